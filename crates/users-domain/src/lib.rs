@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+mod claims;
+mod password;
+mod user;
+mod value;
+
+pub use claims::{Audience, Claims};
+pub use password::{HashCost, PasswordError, PasswordHash, PasswordHasher};
+pub use user::{NewUser, User, now_utc};
+pub use value::{
+    Email, MAX_FIELD_CHARS, MAX_PASSWORD_BYTES, Password, PasswordPolicy, UserId, Username,
+    ValueError,
+};
