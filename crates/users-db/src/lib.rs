@@ -1,1 +1,22 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod connection;
+mod error;
+mod migrations;
+pub mod schema;
+#[cfg(feature = "test-support")]
+pub mod testing;
+mod transaction;
+pub mod users;
+
+pub use connection::{
+    DbConnection, DbConnectionManager, DbPool, DbUrl, PoolOptions, PooledConnection, build_pool,
+    get_conn,
+};
+pub use error::{BoxError, DbError, UniqueField};
+pub use migrations::{
+    POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, has_pending_migrations, revert_all_migrations,
+    run_migrations,
+};
+pub use transaction::write_transaction;
+pub use users::UserRow;

@@ -1,0 +1,271 @@
+//! One connection type over both backends, chosen by URL, and its r2d2 pool.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
+
+use crate::DbError;
+
+/// A connection to PostgreSQL or SQLite. Every query function of this crate takes one.
+///
+/// Open it with [`DbConnection::open`] (or through a [`DbPool`]), not with diesel's
+/// `Connection::establish`: the derived `establish` tries each backend in turn and so loses
+/// the reason a PostgreSQL connection failed.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// A PostgreSQL connection (`postgres://` or `postgresql://` URL).
+    Postgres(PgConnection),
+    /// A SQLite connection (any other URL: a file path or `:memory:`).
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a URL names, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbUrl<'a> {
+    /// A PostgreSQL URL, as given.
+    Postgres(&'a str),
+    /// A SQLite path (or `:memory:`, or a `file:` URI), with any `sqlite://` prefix removed.
+    Sqlite(&'a str),
+}
+
+impl<'a> DbUrl<'a> {
+    /// `postgres://` and `postgresql://` URLs are PostgreSQL; anything else is a SQLite path,
+    /// after stripping an optional `sqlite://` prefix.
+    pub fn parse(url: &'a str) -> Self {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::Postgres(url)
+        } else {
+            Self::Sqlite(url.strip_prefix("sqlite://").unwrap_or(url))
+        }
+    }
+
+    /// `"postgres"` or `"sqlite"`.
+    pub fn backend(self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// True for a SQLite database that lives in the connection's memory, so that every
+    /// connection would see a different database.
+    pub fn is_sqlite_memory(self) -> bool {
+        match self {
+            Self::Postgres(_) => false,
+            Self::Sqlite(path) => path == ":memory:" || path.contains("mode=memory"),
+        }
+    }
+}
+
+/// Run on every new SQLite connection. `busy_timeout` comes first so that switching to WAL
+/// waits for other connections instead of failing. WAL lets readers run beside the one
+/// writer; `synchronous = NORMAL` is durable enough with WAL and much faster.
+const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 5000; \
+     PRAGMA journal_mode = WAL; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA synchronous = NORMAL;";
+
+impl DbConnection {
+    /// Connects to the database the URL names (see [`DbUrl::parse`]); a SQLite connection
+    /// gets its pragmas (WAL, busy timeout, foreign keys). Every failure is
+    /// [`DbError::Unavailable`], with the driver's reason as its source.
+    pub fn open(url: &str) -> Result<Self, DbError> {
+        Ok(Self::connect(DbUrl::parse(url))?)
+    }
+
+    fn connect(url: DbUrl<'_>) -> Result<Self, ConnectionError> {
+        match url {
+            DbUrl::Postgres(url) => PgConnection::establish(url).map(Self::Postgres),
+            DbUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                conn.batch_execute(SQLITE_SETUP)
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(Self::Sqlite(conn))
+            }
+        }
+    }
+
+    /// `"postgres"` or `"sqlite"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// The r2d2 connection manager for [`DbConnection`]: it connects by URL scheme (see
+/// [`DbConnection::open`]), which diesel's generic `ConnectionManager` cannot do for a
+/// multi-backend connection.
+#[derive(Debug, Clone)]
+pub struct DbConnectionManager {
+    url: String,
+}
+
+impl DbConnectionManager {
+    /// A manager for the database the URL names.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into() }
+    }
+
+    /// The URL it connects to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        DbConnection::connect(DbUrl::parse(&self.url)).map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// A pool of [`DbConnection`]s.
+pub type DbPool = r2d2::Pool<DbConnectionManager>;
+
+/// A connection checked out of a [`DbPool`]; it derefs to [`DbConnection`].
+pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most connections open at once. Forced to 1 for an in-memory SQLite database.
+    pub max_size: u32,
+    /// How long [`get_conn`] waits for a connection before [`DbError::Unavailable`].
+    pub connection_timeout: Duration,
+    /// Idle connections kept open; `None` keeps `max_size` open, `Some(0)` opens them on
+    /// demand. An in-memory SQLite database always keeps its one connection.
+    pub min_idle: Option<u32>,
+}
+
+impl Default for PoolOptions {
+    /// 10 connections, 5 s timeout, connections opened on demand and kept.
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            connection_timeout: Duration::from_secs(5),
+            min_idle: Some(0),
+        }
+    }
+}
+
+/// Builds a pool for the database the URL names, without connecting: the service starts
+/// while the database is down, and each [`get_conn`] then fails with
+/// [`DbError::Unavailable`] after `connection_timeout` until it is back.
+///
+/// An in-memory SQLite database (`:memory:`) gets exactly one connection that is never
+/// closed for age or idleness: each new connection would be a new, empty database.
+pub fn build_pool(url: &str, opts: PoolOptions) -> Result<DbPool, DbError> {
+    let manager = DbConnectionManager::new(url);
+    let builder = r2d2::Pool::builder()
+        .connection_timeout(opts.connection_timeout)
+        .test_on_check_out(true)
+        .error_handler(Box::new(r2d2::NopErrorHandler));
+    let builder = if DbUrl::parse(url).is_sqlite_memory() {
+        builder
+            .max_size(1)
+            .min_idle(Some(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        builder.max_size(opts.max_size.max(1)).min_idle(opts.min_idle)
+    };
+    Ok(builder.build_unchecked(manager))
+}
+
+/// Checks a connection out of the pool; a timeout (database down, pool exhausted) is
+/// [`DbError::Unavailable`].
+pub fn get_conn(pool: &DbPool) -> Result<PooledConnection, DbError> {
+    Ok(pool.get()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_schemes_pick_the_backend() {
+        assert_eq!(
+            DbUrl::parse("postgres://u:p@h/db"),
+            DbUrl::Postgres("postgres://u:p@h/db")
+        );
+        assert_eq!(
+            DbUrl::parse("postgresql://h/db"),
+            DbUrl::Postgres("postgresql://h/db")
+        );
+        assert_eq!(DbUrl::parse("users.db"), DbUrl::Sqlite("users.db"));
+        assert_eq!(DbUrl::parse("sqlite://data/u.db"), DbUrl::Sqlite("data/u.db"));
+        assert_eq!(DbUrl::parse(":memory:"), DbUrl::Sqlite(":memory:"));
+        assert!(DbUrl::parse(":memory:").is_sqlite_memory());
+        assert!(DbUrl::parse("sqlite://:memory:").is_sqlite_memory());
+        assert!(!DbUrl::parse("users.db").is_sqlite_memory());
+        assert_eq!(DbUrl::parse("postgres://h/db").backend(), "postgres");
+        assert_eq!(DbUrl::parse("x.db").backend(), "sqlite");
+    }
+
+    #[test]
+    fn sqlite_connections_get_their_pragmas() {
+        use diesel::sql_types::{BigInt, Text};
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = Text)]
+            journal_mode: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Num {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let dir = std::env::temp_dir().join(format!("users-db-pragmas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.db");
+        let mut conn = DbConnection::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(conn.backend(), "sqlite");
+        let DbConnection::Sqlite(raw) = &mut conn else {
+            unreachable!()
+        };
+        use diesel::RunQueryDsl;
+        let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(raw).unwrap();
+        assert_eq!(mode.journal_mode, "wal");
+        let fk: Num = diesel::sql_query("SELECT foreign_keys AS n FROM pragma_foreign_keys")
+            .get_result(raw)
+            .unwrap();
+        assert_eq!(fk.n, 1);
+        let busy: Num = diesel::sql_query("SELECT timeout AS n FROM pragma_busy_timeout")
+            .get_result(raw)
+            .unwrap();
+        assert_eq!(busy.n, 5000);
+        let sync: Num = diesel::sql_query("SELECT synchronous AS n FROM pragma_synchronous")
+            .get_result(raw)
+            .unwrap();
+        assert_eq!(sync.n, 1);
+        drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn memory_pool_has_one_lasting_connection() {
+        let pool = build_pool(":memory:", PoolOptions::default()).unwrap();
+        assert_eq!(pool.max_size(), 1);
+        let mut conn = get_conn(&pool).unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
+        drop(conn);
+        // The same connection, so the same database.
+        let mut conn = get_conn(&pool).unwrap();
+        conn.batch_execute("INSERT INTO t VALUES (1)").unwrap();
+    }
+}

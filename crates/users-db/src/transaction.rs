@@ -1,0 +1,41 @@
+//! Transactions that write after reading, safe under concurrency on both backends.
+
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+
+use crate::DbConnection;
+
+/// Runs `f` in a transaction meant to write: on SQLite it starts with `BEGIN IMMEDIATE`, so
+/// the write lock is taken up front and a concurrent writer waits (busy timeout) instead of
+/// failing with "database is locked" when a read lock cannot be upgraded; on PostgreSQL it
+/// is an ordinary transaction. Inside another transaction it is a savepoint.
+///
+/// Commits when `f` returns `Ok`, rolls back on `Err`. `E` is usually [`crate::DbError`].
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            let depth = AnsiTransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()?;
+            if depth.is_some() {
+                AnsiTransactionManager::begin_transaction(c)?;
+            } else {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            }
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The `users` table: its row model and small connection-first query functions.
+//!
+//! Uniqueness of username and email is enforced by the database's unique indexes, never by
+//! a check-then-insert: a violation comes back as [`DbError::Duplicate`].
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use users_domain::{Email, NewUser, PasswordHash, User, UserId, Username};
+
+use crate::schema::users;
+use crate::{DbConnection, DbError};
+
+/// Most rows one listing returns.
+pub const MAX_LIST_LIMIT: i64 = 1000;
+
+/// A `users` row as stored. Convert it with `User::from`.
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct UserRow {
+    /// Primary key.
+    pub id: i32,
+    /// Username.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// The password hash (column `password`).
+    #[diesel(column_name = password)]
+    pub password_hash: String,
+    /// Active flag.
+    pub active: bool,
+    /// Admin flag.
+    pub admin: bool,
+    /// Creation time, UTC.
+    pub created_at: NaiveDateTime,
+}
+
+impl fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("active", &self.active)
+            .field("admin", &self.admin)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: UserId::new(row.id),
+            username: row.username,
+            email: row.email,
+            password_hash: PasswordHash::from_stored(row.password_hash),
+            active: row.active,
+            admin: row.admin,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct NewUserRow<'a> {
+    username: &'a str,
+    email: &'a str,
+    password: &'a str,
+    active: bool,
+    admin: bool,
+    created_at: NaiveDateTime,
+}
+
+impl<'a> From<&'a NewUser> for NewUserRow<'a> {
+    fn from(user: &'a NewUser) -> Self {
+        Self {
+            username: user.username.as_str(),
+            email: user.email.as_str(),
+            password: user.password_hash.as_str(),
+            active: user.active,
+            admin: user.admin,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// Changes to a user; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    /// A new username.
+    pub username: Option<Username>,
+    /// A new email.
+    pub email: Option<Email>,
+    /// A new active flag.
+    pub active: Option<bool>,
+    /// A new admin flag.
+    pub admin: Option<bool>,
+}
+
+impl UserChanges {
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none() && self.email.is_none() && self.active.is_none() && self.admin.is_none()
+    }
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+struct UserChangeset<'a> {
+    username: Option<&'a str>,
+    email: Option<&'a str>,
+    active: Option<bool>,
+    admin: Option<bool>,
+}
+
+/// Where a newest-first page starts: just after the row with this `created_at` and `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCursor {
+    /// `created_at` of the last row of the previous page.
+    pub created_at: NaiveDateTime,
+    /// `id` of the last row of the previous page.
+    pub id: UserId,
+}
+
+impl From<&User> for PageCursor {
+    fn from(user: &User) -> Self {
+        Self {
+            created_at: user.created_at,
+            id: user.id,
+        }
+    }
+}
+
+/// A newest-first listing request (keyset paging on `(created_at DESC, id DESC)`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Rows wanted, clamped to `1..=MAX_LIST_LIMIT`.
+    pub limit: i64,
+    /// Start after this row; `None` for the newest page.
+    pub after: Option<PageCursor>,
+    /// Only users whose username or email starts with this, case-insensitively (ASCII
+    /// case on SQLite, full Unicode lower case on PostgreSQL). `%` and `_` match literally.
+    pub prefix: Option<String>,
+}
+
+/// The columns of a [`UserRow`], for `RETURNING`. `as_returning()` cannot serve here: a
+/// multi-backend `RETURNING` clause must be valid SQL for each backend, and `SelectBy` is
+/// only valid for the multi-backend itself; the plain column tuple is valid everywhere.
+fn row_columns() -> <UserRow as Selectable<diesel::pg::Pg>>::SelectExpression {
+    <UserRow as Selectable<diesel::pg::Pg>>::construct_selection()
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Inserts a user and returns it as stored (with its id).
+///
+/// A taken username or email is [`DbError::Duplicate`]; the database decides, so of many
+/// concurrent inserts of one email exactly one succeeds.
+pub fn insert(conn: &mut DbConnection, user: &NewUser) -> Result<User, DbError> {
+    let row = diesel::insert_into(users::table)
+        .values(NewUserRow::from(user))
+        .returning(row_columns())
+        .get_result::<UserRow>(conn)?;
+    Ok(User::from(row))
+}
+
+/// The user with this id.
+pub fn find_by_id(conn: &mut DbConnection, id: UserId) -> Result<Option<User>, DbError> {
+    let row = users::table
+        .find(id.get())
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(User::from))
+}
+
+/// The user with this email (emails are stored lower-cased, as [`Email`] holds them).
+pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<Option<User>, DbError> {
+    let row = users::table
+        .filter(users::email.eq(email.as_str()))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(User::from))
+}
+
+/// The user with this username.
+pub fn find_by_username(
+    conn: &mut DbConnection,
+    username: &Username,
+) -> Result<Option<User>, DbError> {
+    let row = users::table
+        .filter(users::username.eq(username.as_str()))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(User::from))
+}
+
+/// The users holding this username or this email: none, one, or two different users,
+/// ordered by id.
+pub fn find_by_username_or_email(
+    conn: &mut DbConnection,
+    username: &Username,
+    email: &Email,
+) -> Result<Vec<User>, DbError> {
+    let rows = users::table
+        .filter(
+            users::username
+                .eq(username.as_str())
+                .or(users::email.eq(email.as_str())),
+        )
+        .order(users::id.asc())
+        .select(UserRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+/// The newest users, newest first (`created_at DESC, id DESC`), at most `limit` of them
+/// (clamped to `1..=MAX_LIST_LIMIT`).
+pub fn list_newest(conn: &mut DbConnection, limit: i64) -> Result<Vec<User>, DbError> {
+    list(
+        conn,
+        &ListQuery {
+            limit,
+            ..ListQuery::default()
+        },
+    )
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// One newest-first page: keyset paging on the `(created_at DESC, id DESC)` index, no
+/// `OFFSET`. The next page starts after the last row returned ([`PageCursor::from`]).
+pub fn list(conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<User>, DbError> {
+    let mut q = users::table
+        .select(UserRow::as_select())
+        .order((users::created_at.desc(), users::id.desc()))
+        .limit(query.limit.clamp(1, MAX_LIST_LIMIT))
+        .into_boxed();
+    if let Some(after) = query.after {
+        q = q.filter(
+            users::created_at.lt(after.created_at).or(users::created_at
+                .eq(after.created_at)
+                .and(users::id.lt(after.id.get()))),
+        );
+    }
+    if let Some(prefix) = query.prefix.as_deref() {
+        let pattern = escape_like(&prefix.to_lowercase());
+        q = q.filter(
+            lower(users::username)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::email).like(pattern).escape('\\')),
+        );
+    }
+    let rows = q.load(conn)?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+/// Sets `active`; true if the user exists.
+pub fn set_active(conn: &mut DbConnection, id: UserId, active: bool) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.find(id.get()))
+        .set(users::active.eq(active))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Sets `admin`; true if the user exists.
+pub fn set_admin(conn: &mut DbConnection, id: UserId, admin: bool) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.find(id.get()))
+        .set(users::admin.eq(admin))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Replaces the password hash (after a password change or a re-hash at login); true if the
+/// user exists.
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: UserId,
+    hash: &PasswordHash,
+) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.find(id.get()))
+        .set(users::password.eq(hash.as_str()))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Applies the changes in one statement and returns the user as stored, or `None` if there
+/// is no such user. A taken username or email is [`DbError::Duplicate`]. No changes at all
+/// just reads the user.
+pub fn update(
+    conn: &mut DbConnection,
+    id: UserId,
+    changes: &UserChanges,
+) -> Result<Option<User>, DbError> {
+    if changes.is_empty() {
+        return find_by_id(conn, id);
+    }
+    let changeset = UserChangeset {
+        username: changes.username.as_ref().map(Username::as_str),
+        email: changes.email.as_ref().map(Email::as_str),
+        active: changes.active,
+        admin: changes.admin,
+    };
+    let row = diesel::update(users::table.find(id.get()))
+        .set(changeset)
+        .returning(row_columns())
+        .get_result::<UserRow>(conn)
+        .optional()?;
+    Ok(row.map(User::from))
+}
+
+/// Deletes the user; true if there was one.
+pub fn delete(conn: &mut DbConnection, id: UserId) -> Result<bool, DbError> {
+    let n = diesel::delete(users::table.find(id.get())).execute(conn)?;
+    Ok(n > 0)
+}
+
+/// How many users there are (for `seed-db`, tests and metrics; not used by listings).
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(users::table.count().get_result(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_literally() {
+        assert_eq!(escape_like("ab"), "ab%");
+        assert_eq!(escape_like("a%b_c\\"), "a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn row_debug_hides_the_hash() {
+        let row = UserRow {
+            id: 1,
+            username: "u".into(),
+            email: "e@x.io".into(),
+            password_hash: "$argon2id$secret".into(),
+            active: true,
+            admin: false,
+            created_at: NaiveDateTime::default(),
+        };
+        assert!(!format!("{row:?}").contains("secret"));
+    }
+}
