@@ -1,1 +1,14 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+
+pub use app::build_app;
+pub use config::{Config, ConfigError, Profile};
+pub use error::ApiError;
+pub use state::AppState;

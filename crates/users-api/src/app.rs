@@ -1,0 +1,107 @@
+//! The app factory, shared by `main` and the tests.
+
+use std::time::Instant;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, Error, web};
+
+use crate::config::CorsOrigins;
+use crate::routes::{auth, ops, users};
+use crate::state::AppState;
+
+/// The response header carrying the request id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the application: routes, JSON fallbacks, CORS and request logging.
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let cors = cors(&state.config.cors);
+    App::new()
+        .app_data(state)
+        .wrap(cors)
+        .wrap(from_fn(log_request))
+        .configure(routes)
+        .default_service(web::to(ops::not_found))
+}
+
+/// Every route of the contract, each answering other methods with a JSON 405.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let resource = |path: &str| web::resource(path).default_service(web::to(ops::method_not_allowed));
+    cfg.service(resource("/ping").route(web::get().to(ops::ping)))
+        .service(
+            resource("/users")
+                .route(web::get().to(users::list))
+                .route(web::post().to(users::create)),
+        )
+        .service(resource("/users/{id}").route(web::get().to(users::get)))
+        .service(resource("/auth/register").route(web::post().to(auth::register)))
+        .service(resource("/auth/login").route(web::post().to(auth::login)))
+        .service(resource("/auth/logout").route(web::get().to(auth::logout)))
+        .service(resource("/auth/status").route(web::get().to(auth::status)));
+}
+
+fn cors(origins: &CorsOrigins) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_any_header()
+        .expose_headers([REQUEST_ID])
+        .max_age(3600);
+    match origins {
+        CorsOrigins::Any => cors.allow_any_origin(),
+        CorsOrigins::List(list) => list
+            .iter()
+            .fold(cors, |cors, origin| cors.allowed_origin(origin)),
+    }
+}
+
+/// One log line per request, with an id also returned as `X-Request-Id`. Only the method,
+/// the matched route pattern, the status and the latency are logged: never headers or
+/// bodies, so no token or password can reach the log.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let method = req.method().clone();
+    let mut res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let status = res.status().as_u16();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(res)
+}

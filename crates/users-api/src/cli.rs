@@ -1,0 +1,234 @@
+//! The `users-api` command line.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actix_web::{HttpServer, web};
+use clap::{Parser, Subcommand};
+use users_db::{DbPool, PoolOptions};
+use users_domain::{Email, NewUser, Password, PasswordHasher, Username};
+
+use crate::config::{Config, LogFormat, Profile};
+use crate::error::ErrorChain;
+use crate::{AppState, build_app};
+
+/// The users service.
+#[derive(Debug, Parser)]
+#[command(name = "users-api", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run pending migrations, then serve HTTP (the default).
+    Serve,
+    /// Run pending migrations and exit.
+    Migrate,
+    /// Revert every migration and apply them again: an empty database.
+    RecreateDb {
+        /// Required in production.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Insert two sample users (refused in production).
+    SeedDb,
+    /// Create a user; the password is read from stdin, or prompted for on a terminal.
+    CreateUser {
+        /// Username.
+        #[arg(long)]
+        username: String,
+        /// Email.
+        #[arg(long)]
+        email: String,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Print the effective configuration, secrets redacted.
+    Config,
+}
+
+/// A failure of a command: its message, and the exit code (2 for bad configuration or usage).
+struct Failure(u8, String);
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self(1, ErrorChain(&e).to_string())
+    }
+}
+
+/// Runs the command line; the process exits with the returned code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    // `.env` first; variables already in the environment win.
+    let _ = dotenvy::dotenv();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("users-api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Migrate => open_db(&config).map(|_| ()),
+        Command::RecreateDb { force } => recreate_db(&config, force),
+        Command::SeedDb => seed_db(&config),
+        Command::CreateUser {
+            username,
+            email,
+            admin,
+        } => create_user(&config, &username, &email, admin),
+        Command::Config => {
+            print!("{}", config.render());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            eprintln!("users-api: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Connects and runs pending migrations.
+fn open_db(config: &Config) -> Result<DbPool, Failure> {
+    let pool = users_db::build_pool(
+        &config.database_url,
+        PoolOptions {
+            max_size: config.db_pool_size,
+            connection_timeout: Duration::from_secs(config.db_pool_timeout_secs),
+            ..PoolOptions::default()
+        },
+    )?;
+    let mut conn = users_db::get_conn(&pool)?;
+    let applied = users_db::run_migrations(&mut conn)?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    Ok(pool)
+}
+
+fn serve(config: Config) -> Result<(), Failure> {
+    if config.secret_generated {
+        tracing::warn!(
+            "SECRET_KEY is not set: using a key generated for this process; tokens will not \
+             survive a restart (set SECRET_KEY)"
+        );
+    }
+    let pool = open_db(&config)?;
+    let (host, port, workers) = (config.host.clone(), config.port, config.workers);
+    let state = web::Data::new(AppState::new(config, pool)?);
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let server = HttpServer::new(move || build_app(state.clone()))
+            .workers(workers)
+            .shutdown_timeout(30)
+            .client_request_timeout(Duration::from_secs(10))
+            .bind((host.as_str(), port))
+            .map_err(|e| Failure(1, format!("cannot listen on {host}:{port}: {e}")))?;
+        for addr in server.addrs() {
+            tracing::info!(%addr, workers, "listening");
+        }
+        server.run().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn recreate_db(config: &Config, force: bool) -> Result<(), Failure> {
+    if config.profile == Profile::Production && !force {
+        return Err(Failure(
+            2,
+            "recreate-db deletes every user: pass --force to do it in production".into(),
+        ));
+    }
+    let pool = open_db(config)?;
+    let mut conn = users_db::get_conn(&pool)?;
+    users_db::revert_all_migrations(&mut conn)?;
+    users_db::run_migrations(&mut conn)?;
+    tracing::info!("database recreated");
+    Ok(())
+}
+
+fn seed_db(config: &Config) -> Result<(), Failure> {
+    if config.profile == Profile::Production {
+        return Err(Failure(2, "seed-db is refused in production".into()));
+    }
+    let pool = open_db(config)?;
+    let hasher = PasswordHasher::new(config.hash_cost)?;
+    let mut conn = users_db::get_conn(&pool)?;
+    for (username, email) in [
+        ("michael", "michael@reallynotreal.com"),
+        ("michaelherman", "michael@mherman.org"),
+    ] {
+        let password = Password::parse("greaterthaneight", config.password_policy)
+            .map_err(|e| Failure(1, e.to_string()))?;
+        let user = NewUser::new(
+            Username::parse(username).map_err(|e| Failure(1, e.to_string()))?,
+            Email::parse(email).map_err(|e| Failure(1, e.to_string()))?,
+            hasher.hash(&password)?,
+        );
+        match users_db::users::insert(&mut conn, &user) {
+            Ok(u) => tracing::info!(user_id = %u.id, username, "seeded"),
+            Err(users_db::DbError::Duplicate { .. }) => {
+                tracing::info!(username, "already present");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> Result<String, Failure> {
+    let stdin = std::io::stdin();
+    let line = if stdin.is_terminal() {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        line
+    };
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn create_user(config: &Config, username: &str, email: &str, admin: bool) -> Result<(), Failure> {
+    let username = Username::parse(username)
+        .map_err(|e| Failure(2, format!("invalid --username: {e}")))?;
+    let email = Email::parse(email).map_err(|e| Failure(2, format!("invalid --email: {e}")))?;
+    let password = Password::parse(&read_password()?, config.password_policy)
+        .map_err(|e| Failure(2, format!("invalid password: {e}")))?;
+    let pool = open_db(config)?;
+    let hasher = PasswordHasher::new(config.hash_cost)?;
+    let mut user = NewUser::new(username, email, hasher.hash(&password)?);
+    user.admin = admin;
+    let mut conn = users_db::get_conn(&pool)?;
+    match users_db::users::insert(&mut conn, &user) {
+        Ok(u) => {
+            println!("created user {} ({}){}", u.id, u.email, if admin { ", admin" } else { "" });
+            Ok(())
+        }
+        Err(users_db::DbError::Duplicate { field }) => {
+            Err(Failure(1, format!("that {field} is already taken")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

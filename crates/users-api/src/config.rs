@@ -1,0 +1,486 @@
+//! Typed configuration: profile defaults, then `.env`, then the environment. Built once.
+
+use std::fmt;
+use std::str::FromStr;
+
+use auth_token::{SecretKey, TokenSettings};
+use users_domain::{HashCost, PasswordPolicy};
+
+/// Shortest `SECRET_KEY` production accepts, in bytes.
+pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+
+/// A configuration that cannot be used: names the variable. Start-up exits with code 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {variable}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `APP_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Local work: SQLite file, generated key, fast hashing.
+    Development,
+    /// The test suite: `DATABASE_TEST_URL`, 3-second tokens, fast hashing.
+    Testing,
+    /// Real traffic: `SECRET_KEY` required, OWASP hashing.
+    Production,
+}
+
+impl Profile {
+    /// The profile's name as `APP_ENV` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Testing => "testing",
+            Self::Production => "production",
+        }
+    }
+}
+
+impl FromStr for Profile {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Self::Development),
+            "testing" | "test" => Ok(Self::Testing),
+            "production" | "prod" => Ok(Self::Production),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Log line format (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which browser origins may call the API (`CORS_ALLOWED_ORIGINS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (the seed's default), echoed back.
+    Any,
+    /// Only these origins.
+    List(Vec<String>),
+}
+
+/// The effective configuration of one process.
+#[derive(Clone)]
+pub struct Config {
+    /// `APP_ENV`.
+    pub profile: Profile,
+    /// `DATABASE_URL`, or `DATABASE_TEST_URL` in the testing profile.
+    pub database_url: String,
+    /// `SECRET_KEY`, or a generated development key.
+    pub secret_key: SecretKey,
+    /// Whether `secret_key` was generated because none was given.
+    pub secret_generated: bool,
+    /// Token lifetime, issuer and audience.
+    pub token: TokenSettings,
+    /// Argon2id cost for new hashes.
+    pub hash_cost: HashCost,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
+    /// `HOST`.
+    pub host: String,
+    /// `PORT`.
+    pub port: u16,
+    /// `WORKERS`.
+    pub workers: usize,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors: CorsOrigins,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `DB_POOL_SIZE`.
+    pub db_pool_size: u32,
+    /// `DB_POOL_TIMEOUT_SECONDS`.
+    pub db_pool_timeout_secs: u64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    // postgres://user:password@host/db -> postgres://user:<redacted>@host/db
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.rsplit_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:<redacted>@{host}");
+    }
+    url.to_owned()
+}
+
+impl Config {
+    /// Builds the configuration from the process environment (after `.env` was loaded).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from a variable lookup, so tests need no process globals.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let profile = match get("APP_ENV") {
+            None => Profile::Development,
+            Some(v) => v.parse().map_err(|()| {
+                ConfigError::new(
+                    "APP_ENV",
+                    format!("{v:?} is not development, testing or production"),
+                )
+            })?,
+        };
+
+        let (db_var, db_default) = match profile {
+            Profile::Testing => ("DATABASE_TEST_URL", "users-test.db"),
+            _ => ("DATABASE_URL", "users.db"),
+        };
+        let database_url = get(db_var).unwrap_or_else(|| db_default.to_owned());
+
+        let (secret_key, secret_generated) = match get("SECRET_KEY") {
+            Some(s) => {
+                if profile == Profile::Production && s.len() < MIN_PRODUCTION_SECRET_BYTES {
+                    return Err(ConfigError::new(
+                        "SECRET_KEY",
+                        format!(
+                            "must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"
+                        ),
+                    ));
+                }
+                let key = SecretKey::new(s.into_bytes())
+                    .map_err(|e| ConfigError::new("SECRET_KEY", e.to_string()))?;
+                (key, false)
+            }
+            None if profile == Profile::Production => {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    format!(
+                        "is required in production (at least {MIN_PRODUCTION_SECRET_BYTES} bytes)"
+                    ),
+                ));
+            }
+            None => (generated_secret()?, true),
+        };
+
+        let (days, seconds, hash_cost, min_password) = match profile {
+            Profile::Development => (30, 0, HashCost::FAST, 1),
+            Profile::Testing => (0, 3, HashCost::FAST, 1),
+            Profile::Production => (30, 0, HashCost::OWASP, 8),
+        };
+        let token = TokenSettings {
+            expiration_days: parse_or(&get, "TOKEN_EXPIRATION_DAYS", days)?,
+            expiration_seconds: parse_or(&get, "TOKEN_EXPIRATION_SECONDS", seconds)?,
+            issuer: get("JWT_ISSUER"),
+            audience: get("JWT_AUDIENCE"),
+        };
+        let hash_cost = HashCost {
+            memory_kib: parse_or(&get, "ARGON2_MEMORY_KIB", hash_cost.memory_kib)?,
+            iterations: parse_or(&get, "ARGON2_ITERATIONS", hash_cost.iterations)?,
+            parallelism: parse_or(&get, "ARGON2_PARALLELISM", hash_cost.parallelism)?,
+        };
+        let min_chars: usize = parse_or(&get, "PASSWORD_MIN_LENGTH", min_password)?;
+        if min_chars == 0 || min_chars > users_domain::MAX_PASSWORD_BYTES {
+            return Err(ConfigError::new(
+                "PASSWORD_MIN_LENGTH",
+                "must be between 1 and 1024",
+            ));
+        }
+
+        let cors = match get("CORS_ALLOWED_ORIGINS") {
+            None => CorsOrigins::Any,
+            Some(v) if v.trim() == "*" => CorsOrigins::Any,
+            Some(v) => CorsOrigins::List(
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            ),
+        };
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase) {
+            None => LogFormat::Text,
+            Some(f) if f == "text" => LogFormat::Text,
+            Some(f) if f == "json" => LogFormat::Json,
+            Some(f) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("{f:?} is not text or json"),
+                ));
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers: usize = parse_or(&get, "WORKERS", cores)?;
+        if workers == 0 {
+            return Err(ConfigError::new("WORKERS", "must be at least 1"));
+        }
+        let db_pool_size: u32 = parse_or(&get, "DB_POOL_SIZE", 16)?;
+        if db_pool_size == 0 {
+            return Err(ConfigError::new("DB_POOL_SIZE", "must be at least 1"));
+        }
+
+        Ok(Self {
+            profile,
+            database_url,
+            secret_key,
+            secret_generated,
+            token,
+            hash_cost,
+            password_policy: PasswordPolicy {
+                min_chars,
+            },
+            host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: parse_or(&get, "PORT", 5000)?,
+            workers,
+            cors,
+            log_format,
+            db_pool_size,
+            db_pool_timeout_secs: parse_or(&get, "DB_POOL_TIMEOUT_SECONDS", 5)?,
+        })
+    }
+
+    /// The seed's `DEBUG` flag: on outside production.
+    pub fn debug(&self) -> bool {
+        self.profile != Profile::Production
+    }
+
+    /// The seed's `TESTING` flag.
+    pub fn testing(&self) -> bool {
+        self.profile == Profile::Testing
+    }
+
+    /// The effective configuration as `KEY=value` lines, secrets redacted.
+    pub fn render(&self) -> String {
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        let cors = match &self.cors {
+            CorsOrigins::Any => "*".to_owned(),
+            CorsOrigins::List(l) => l.join(","),
+        };
+        let secret = if self.secret_generated {
+            "<generated for this process>".to_owned()
+        } else {
+            format!("<redacted, {} bytes>", self.secret_key.len())
+        };
+        [
+            ("APP_ENV", self.profile.as_str().to_owned()),
+            ("DATABASE_URL", redact_url(&self.database_url)),
+            ("SECRET_KEY", secret),
+            (
+                "TOKEN_EXPIRATION_DAYS",
+                self.token.expiration_days.to_string(),
+            ),
+            (
+                "TOKEN_EXPIRATION_SECONDS",
+                self.token.expiration_seconds.to_string(),
+            ),
+            ("JWT_ISSUER", opt(&self.token.issuer)),
+            ("JWT_AUDIENCE", opt(&self.token.audience)),
+            ("ARGON2_MEMORY_KIB", self.hash_cost.memory_kib.to_string()),
+            ("ARGON2_ITERATIONS", self.hash_cost.iterations.to_string()),
+            ("ARGON2_PARALLELISM", self.hash_cost.parallelism.to_string()),
+            (
+                "PASSWORD_MIN_LENGTH",
+                self.password_policy.min_chars.to_string(),
+            ),
+            ("HOST", self.host.clone()),
+            ("PORT", self.port.to_string()),
+            ("WORKERS", self.workers.to_string()),
+            ("CORS_ALLOWED_ORIGINS", cors),
+            (
+                "LOG_FORMAT",
+                match self.log_format {
+                    LogFormat::Text => "text".to_owned(),
+                    LogFormat::Json => "json".to_owned(),
+                },
+            ),
+            ("DB_POOL_SIZE", self.db_pool_size.to_string()),
+            (
+                "DB_POOL_TIMEOUT_SECONDS",
+                self.db_pool_timeout_secs.to_string(),
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect()
+    }
+}
+
+fn parse_or<T: FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("{v:?} is not a valid number"))),
+    }
+}
+
+fn generated_secret() -> Result<SecretKey, ConfigError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ConfigError::new("SECRET_KEY", format!("cannot generate a key: {e}")))?;
+    SecretKey::new(bytes.to_vec()).map_err(|e| ConfigError::new("SECRET_KEY", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    const SECRET: &str = "a-secret-key-that-is-long-enough-for-prod";
+
+    #[test]
+    fn development_config() {
+        let c = config(&[
+            ("APP_ENV", "development"),
+            ("SECRET_KEY", SECRET),
+            ("DATABASE_URL", "postgres://u:p@h/dev"),
+            ("DATABASE_TEST_URL", "postgres://u:p@h/test"),
+        ])
+        .unwrap();
+        assert_eq!(c.profile, Profile::Development);
+        assert_eq!(c.secret_key.expose(), SECRET.as_bytes());
+        assert!(!c.secret_generated);
+        assert!(c.debug());
+        assert!(!c.testing());
+        assert_eq!(c.database_url, "postgres://u:p@h/dev");
+        assert_eq!(c.hash_cost, HashCost::FAST);
+        assert_eq!(c.token.expiration_days, 30);
+        assert_eq!(c.token.expiration_seconds, 0);
+    }
+
+    #[test]
+    fn testing_config() {
+        let c = config(&[
+            ("APP_ENV", "testing"),
+            ("SECRET_KEY", SECRET),
+            ("DATABASE_URL", "postgres://u:p@h/dev"),
+            ("DATABASE_TEST_URL", "postgres://u:p@h/test"),
+        ])
+        .unwrap();
+        assert_eq!(c.profile, Profile::Testing);
+        assert_eq!(c.secret_key.expose(), SECRET.as_bytes());
+        assert!(c.debug());
+        assert!(c.testing());
+        assert_eq!(c.database_url, "postgres://u:p@h/test");
+        assert_eq!(c.hash_cost, HashCost::FAST);
+        assert_eq!(c.token.expiration_days, 0);
+        assert_eq!(c.token.expiration_seconds, 3);
+    }
+
+    #[test]
+    fn production_config() {
+        let c = config(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", SECRET),
+            ("DATABASE_URL", "postgres://u:p@h/prod"),
+        ])
+        .unwrap();
+        assert_eq!(c.profile, Profile::Production);
+        assert_eq!(c.secret_key.expose(), SECRET.as_bytes());
+        assert!(!c.debug());
+        assert!(!c.testing());
+        assert_eq!(c.database_url, "postgres://u:p@h/prod");
+        assert_eq!(c.hash_cost, HashCost::OWASP);
+        assert_eq!(c.password_policy.min_chars, 8);
+        assert_eq!(c.token.expiration_days, 30);
+        assert_eq!(c.token.expiration_seconds, 0);
+    }
+
+    #[test]
+    fn production_requires_a_long_secret() {
+        let e = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(e.variable, "SECRET_KEY");
+        let e = config(&[("APP_ENV", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(e.variable, "SECRET_KEY");
+        assert!(e.to_string().contains("SECRET_KEY"));
+    }
+
+    #[test]
+    fn development_starts_with_no_environment() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.profile, Profile::Development);
+        assert!(c.secret_generated);
+        assert_eq!(c.secret_key.len(), 32);
+        assert_eq!(c.database_url, "users.db");
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 5000));
+        assert_eq!(c.cors, CorsOrigins::Any);
+    }
+
+    #[test]
+    fn environment_overrides_profile_values() {
+        let c = config(&[
+            ("APP_ENV", "testing"),
+            ("TOKEN_EXPIRATION_DAYS", "2"),
+            ("TOKEN_EXPIRATION_SECONDS", "5"),
+            ("PORT", "8080"),
+            ("CORS_ALLOWED_ORIGINS", "http://a.example, http://b.example/"),
+        ])
+        .unwrap();
+        assert_eq!(c.token.lifetime_secs(), 2 * 86_400 + 5);
+        assert_eq!(c.port, 8080);
+        assert_eq!(
+            c.cors,
+            CorsOrigins::List(vec!["http://a.example".into(), "http://b.example".into()])
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (k, v) in [
+            ("APP_ENV", "staging"),
+            ("PORT", "http"),
+            ("WORKERS", "0"),
+            ("TOKEN_EXPIRATION_DAYS", "-1"),
+            ("PASSWORD_MIN_LENGTH", "0"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let e = config(&[(k, v)]).unwrap_err();
+            assert_eq!(e.variable, k);
+        }
+    }
+
+    #[test]
+    fn render_redacts_secrets() {
+        let c = config(&[
+            ("SECRET_KEY", SECRET),
+            ("DATABASE_URL", "postgres://user:hunter2@db/users"),
+        ])
+        .unwrap();
+        let out = c.render();
+        assert!(!out.contains(SECRET));
+        assert!(!out.contains("hunter2"));
+        assert!(out.contains("DATABASE_URL=postgres://user:<redacted>@db/users"));
+        assert!(!format!("{c:?}").contains(SECRET));
+    }
+}

@@ -1,0 +1,145 @@
+//! Request extractors: the JSON body and the authenticated user.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+use auth_token::{Claims, MAX_TOKEN_BYTES};
+use futures_util::StreamExt as _;
+use serde_json::{Map, Value};
+use users_domain::User;
+
+use crate::error::{ApiError, Word, msg};
+use crate::state::AppState;
+
+/// Largest JSON body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request body read as JSON. Extraction only fails for a body over the limit (413), so
+/// handlers check authentication before they look at the body, as the contract orders.
+pub enum JsonBody {
+    /// A non-empty JSON object.
+    Object(Map<String, Value>),
+    /// Anything else: empty, not JSON, not an object, or `{}` (the seed's `if not post_data`).
+    Invalid,
+}
+
+impl JsonBody {
+    /// The object, or 400 `"Invalid payload."` with the route's word.
+    pub fn object(self, word: Word) -> Result<Map<String, Value>, ApiError> {
+        match self {
+            Self::Object(map) => Ok(map),
+            Self::Invalid => Err(ApiError::invalid_payload(word)),
+        }
+    }
+}
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Word::Error, msg::TOO_LARGE);
+            if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+                return Err(too_large());
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let Ok(chunk) = chunk else {
+                    return Ok(Self::Invalid);
+                };
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) if !map.is_empty() => Self::Object(map),
+                _ => Self::Invalid,
+            })
+        })
+    }
+}
+
+/// A string field that is present, a string, and not empty.
+pub fn str_field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    match map.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+/// The caller, authenticated by `Authorization: Bearer <token>` and checked against the
+/// database, in the contract's order: header, token, user.
+pub struct AuthUser {
+    /// The active user the token belongs to.
+    pub user: User,
+    /// The verified claims.
+    pub claims: Claims,
+}
+
+impl AuthUser {
+    /// 401 unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.user.admin {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized(msg::NO_PERMISSION))
+        }
+    }
+}
+
+/// The token of an `Authorization` header: 403 when absent, 401 when not `Bearer <token>`.
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, Word::Error, msg::PROVIDE_TOKEN))?;
+    let invalid = || ApiError::unauthorized(auth_token::TokenError::Invalid("header").to_string());
+    if header.len() > MAX_TOKEN_BYTES + 16 {
+        return Err(invalid());
+    }
+    let value = header.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(invalid());
+    }
+    Ok(token.to_owned())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| {
+                ApiError::internal(&std::io::Error::other("application state missing"))
+            })?;
+            let claims = state
+                .tokens
+                .decode_auth_token(&token?)
+                .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            let id = claims.sub;
+            let user = state
+                .db(move |conn| users_db::users::find_by_id(conn, id))
+                .await?
+                .filter(|u| u.active)
+                .ok_or_else(|| ApiError::unauthorized(msg::SOMETHING_WRONG))?;
+            Ok(Self { user, claims })
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! `/auth`: register, login, logout, status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use users_db::DbError;
+use users_domain::{Email, NewUser, Password, User, Username};
+
+use super::{http_date, json};
+use crate::error::{ApiError, Word, msg};
+use crate::extract::{AuthUser, JsonBody, str_field};
+use crate::state::AppState;
+
+fn issue_token(state: &AppState, user: &User) -> Result<String, ApiError> {
+    state
+        .tokens
+        .encode_auth_token(user.id)
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// `POST /auth/register`.
+pub async fn register(
+    state: web::Data<AppState>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.object(Word::Error)?;
+    let invalid = || ApiError::invalid_payload(Word::Error);
+    let exists = || ApiError::new(StatusCode::BAD_REQUEST, Word::Error, msg::USER_EXISTS);
+    let username = str_field(&body, "username")
+        .and_then(|u| Username::parse(u).ok())
+        .ok_or_else(invalid)?;
+    let email = str_field(&body, "email")
+        .and_then(|e| Email::parse(e).ok())
+        .ok_or_else(invalid)?;
+    let password = str_field(&body, "password")
+        .and_then(|p| Password::parse(p, state.password_policy()).ok())
+        .ok_or_else(invalid)?;
+
+    // Checked before hashing so that a duplicate costs no CPU; the unique indexes still
+    // decide when two registrations race.
+    let (u, e) = (username.clone(), email.clone());
+    let taken = state
+        .db(move |conn| users_db::users::find_by_username_or_email(conn, &u, &e))
+        .await?;
+    if !taken.is_empty() {
+        return Err(exists());
+    }
+    let hash = state
+        .hashing(move |h| h.hash(&password))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    let new_user = NewUser::new(username, email, hash);
+    let user = match state
+        .db_raw(move |conn| users_db::users::insert(conn, &new_user))
+        .await?
+    {
+        Ok(user) => user,
+        Err(DbError::Duplicate { .. }) => return Err(exists()),
+        Err(e) => return Err(e.into()),
+    };
+    let token = issue_token(&state, &user)?;
+    Ok(json(
+        StatusCode::CREATED,
+        json!({
+            "status": "success",
+            "message": "Successfully registered.",
+            "auth_token": token,
+        }),
+    ))
+}
+
+/// `POST /auth/login`. Unknown email and wrong password cost the same hashing time and get
+/// the same answer. `active` is not checked here (the seed issues the token).
+pub async fn login(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    let body = body.object(Word::Error)?;
+    let invalid = || ApiError::invalid_payload(Word::Error);
+    let failed = || ApiError::new(StatusCode::NOT_FOUND, Word::Error, msg::LOGIN_FAILED);
+    let email = str_field(&body, "email").ok_or_else(invalid)?;
+    let password = str_field(&body, "password").ok_or_else(invalid)?;
+    let password = Password::for_login(password).map_err(|_| failed())?;
+
+    let user = match Email::parse(email) {
+        Ok(email) => {
+            state
+                .db(move |conn| users_db::users::find_by_email(conn, &email))
+                .await?
+        }
+        Err(_) => None,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let (verified, rehash) = state
+        .hashing(move |h| match stored {
+            Some(hash) if h.verify(&password, &hash) => {
+                let rehash = h.needs_rehash(&hash).then(|| h.hash(&password));
+                (true, rehash)
+            }
+            Some(_) => (false, None),
+            None => (h.verify_dummy(&password), None),
+        })
+        .await?;
+    let user = match user {
+        Some(user) if verified => user,
+        _ => return Err(failed()),
+    };
+    if let Some(new_hash) = rehash {
+        upgrade_hash(&state, &user, new_hash).await;
+    }
+    let token = issue_token(&state, &user)?;
+    Ok(json(
+        StatusCode::OK,
+        json!({
+            "status": "success",
+            "message": "Successfully logged in.",
+            "auth_token": token,
+        }),
+    ))
+}
+
+/// Stores a hash at the current cost; a failure is logged and the login goes on.
+async fn upgrade_hash(
+    state: &AppState,
+    user: &User,
+    new_hash: Result<users_domain::PasswordHash, users_domain::PasswordError>,
+) {
+    let id = user.id;
+    let result = match new_hash {
+        Ok(hash) => state
+            .db(move |conn| users_db::users::set_password_hash(conn, id, &hash))
+            .await
+            .map(|_| ()),
+        Err(e) => Err(ApiError::internal(&e)),
+    };
+    match result {
+        Ok(()) => tracing::info!(user_id = %id, "password hash upgraded to the current cost"),
+        Err(e) => tracing::warn!(user_id = %id, error = %e, "password hash upgrade failed"),
+    }
+}
+
+/// `GET /auth/logout`.
+pub async fn logout(_caller: AuthUser) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        json!({"status": "success", "message": "Successfully logged out."}),
+    )
+}
+
+/// `GET /auth/status`.
+pub async fn status(caller: AuthUser) -> HttpResponse {
+    let u = caller.user;
+    json(
+        StatusCode::OK,
+        json!({"status": "success", "data": {
+            "id": u.id.get(),
+            "username": u.username,
+            "email": u.email,
+            "active": u.active,
+            "created_at": http_date(&u.created_at),
+        }}),
+    )
+}
