@@ -182,7 +182,9 @@ pub fn build_pool(url: &str, opts: PoolOptions) -> Result<DbPool, DbError> {
             .idle_timeout(None)
             .max_lifetime(None)
     } else {
-        builder.max_size(opts.max_size.max(1)).min_idle(opts.min_idle)
+        builder
+            .max_size(opts.max_size.max(1))
+            .min_idle(opts.min_idle)
     };
     Ok(builder.build_unchecked(manager))
 }
@@ -208,7 +210,10 @@ mod tests {
             DbUrl::Postgres("postgresql://h/db")
         );
         assert_eq!(DbUrl::parse("users.db"), DbUrl::Sqlite("users.db"));
-        assert_eq!(DbUrl::parse("sqlite://data/u.db"), DbUrl::Sqlite("data/u.db"));
+        assert_eq!(
+            DbUrl::parse("sqlite://data/u.db"),
+            DbUrl::Sqlite("data/u.db")
+        );
         assert_eq!(DbUrl::parse(":memory:"), DbUrl::Sqlite(":memory:"));
         assert!(DbUrl::parse(":memory:").is_sqlite_memory());
         assert!(DbUrl::parse("sqlite://:memory:").is_sqlite_memory());
@@ -239,7 +244,9 @@ mod tests {
             unreachable!()
         };
         use diesel::RunQueryDsl;
-        let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(raw).unwrap();
+        let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+            .get_result(raw)
+            .unwrap();
         assert_eq!(mode.journal_mode, "wal");
         let fk: Num = diesel::sql_query("SELECT foreign_keys AS n FROM pragma_foreign_keys")
             .get_result(raw)

@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn transient_failures_are_unavailable() {
         assert!(DbError::from(db_error(DatabaseErrorKind::ClosedConnection, "x")).is_unavailable());
-        assert!(DbError::from(db_error(DatabaseErrorKind::Unknown, "database is locked")).is_unavailable());
+        assert!(
+            DbError::from(db_error(DatabaseErrorKind::Unknown, "database is locked"))
+                .is_unavailable()
+        );
         assert!(
             DbError::from(db_error(
                 DatabaseErrorKind::Unknown,
@@ -202,9 +205,17 @@ mod tests {
             ))
             .is_unavailable()
         );
-        assert!(DbError::from(ConnectionError::BadConnection("could not connect".into())).is_unavailable());
-        assert!(!DbError::from(db_error(DatabaseErrorKind::Unknown, "syntax error")).is_unavailable());
-        assert!(matches!(DbError::from(E::NotFound), DbError::Query(E::NotFound)));
+        assert!(
+            DbError::from(ConnectionError::BadConnection("could not connect".into()))
+                .is_unavailable()
+        );
+        assert!(
+            !DbError::from(db_error(DatabaseErrorKind::Unknown, "syntax error")).is_unavailable()
+        );
+        assert!(matches!(
+            DbError::from(E::NotFound),
+            DbError::Query(E::NotFound)
+        ));
     }
 
     #[test]

@@ -8,8 +8,7 @@ use crate::{DbConnection, DbError};
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// The PostgreSQL migrations (`migrations/postgres`), compiled into the binary.
-pub const POSTGRES_MIGRATIONS: EmbeddedMigrations =
-    embed_migrations!("../../migrations/postgres");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// The migrations of the connection's backend.
 fn migrations_for(conn: &DbConnection) -> EmbeddedMigrations {

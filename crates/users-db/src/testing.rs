@@ -49,8 +49,17 @@ pub struct TestDb {
 }
 
 enum Cleanup {
-    Sqlite(#[expect(dead_code, reason = "held so the directory lives as long as the database")] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Sqlite(
+        #[expect(
+            dead_code,
+            reason = "held so the directory lives as long as the database"
+        )]
+        tempfile::TempDir,
+    ),
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl std::fmt::Debug for TestDb {
@@ -94,7 +103,9 @@ impl TestDb {
         });
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name} failed (does the role have CREATEDB?): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("CREATE DATABASE {name} failed (does the role have CREATEDB?): {e}")
+            });
         drop(admin);
         let url = with_database(&admin_url, &name);
         Some(Self::migrated(
@@ -160,7 +171,11 @@ impl TestDb {
     /// If no connection can be had.
     pub fn conn(&self) -> PooledConnection {
         get_conn(&self.pool).unwrap_or_else(|e| {
-            panic!("connection to the {} test database: {}", self.backend, error_chain(&e))
+            panic!(
+                "connection to the {} test database: {}",
+                self.backend,
+                error_chain(&e)
+            )
         })
     }
 
@@ -170,7 +185,11 @@ impl TestDb {
     /// If it cannot connect.
     pub fn connect(&self) -> DbConnection {
         DbConnection::open(&self.url).unwrap_or_else(|e| {
-            panic!("connection to the {} test database: {}", self.backend, error_chain(&e))
+            panic!(
+                "connection to the {} test database: {}",
+                self.backend,
+                error_chain(&e)
+            )
         })
     }
 }

@@ -18,8 +18,8 @@ where
 {
     match conn {
         DbConnection::Sqlite(c) => {
-            let depth = AnsiTransactionManager::transaction_manager_status_mut(c)
-                .transaction_depth()?;
+            let depth =
+                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?;
             if depth.is_some() {
                 AnsiTransactionManager::begin_transaction(c)?;
             } else {

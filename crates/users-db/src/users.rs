@@ -106,7 +106,10 @@ pub struct UserChanges {
 impl UserChanges {
     /// True when nothing would change.
     pub fn is_empty(&self) -> bool {
-        self.username.is_none() && self.email.is_none() && self.active.is_none() && self.admin.is_none()
+        self.username.is_none()
+            && self.email.is_none()
+            && self.active.is_none()
+            && self.admin.is_none()
     }
 }
 

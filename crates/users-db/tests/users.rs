@@ -1,0 +1,540 @@
+//! Every query of `users_db::users` on every configured backend, the duplicate
+//! classification, and concurrent writers.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use users_db::testing::TestDb;
+use users_db::users::{self, ListQuery, PageCursor, UserChanges};
+use users_db::{DbConnection, DbError, UniqueField, write_transaction};
+use users_domain::{Email, NewUser, PasswordHash, User, UserId, Username, now_utc};
+
+fn username(s: &str) -> Username {
+    Username::parse(s).unwrap()
+}
+
+fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+fn new_user(name: &str, mail: &str) -> NewUser {
+    NewUser::new(
+        username(name),
+        email(mail),
+        PasswordHash::from_stored(format!("$argon2id$v=19$m=1024,t=1,p=1$salt${name}")),
+    )
+}
+
+fn at(day: u32, secs: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 1, day)
+        .unwrap()
+        .and_hms_micro_opt(0, 0, secs, 123_456)
+        .unwrap()
+}
+
+fn new_user_at(name: &str, created_at: NaiveDateTime) -> NewUser {
+    NewUser {
+        created_at,
+        ..new_user(name, &format!("{name}@example.com"))
+    }
+}
+
+fn names(users: &[User]) -> Vec<&str> {
+    users.iter().map(|u| u.username.as_str()).collect()
+}
+
+#[test]
+fn insert_returns_the_stored_user() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let new = NewUser {
+            admin: true,
+            ..new_user("michael", "michael@mherman.org")
+        };
+        let user = users::insert(&mut conn, &new).unwrap();
+        assert!(user.id.get() > 0, "{b}");
+        assert_eq!(user.username, "michael", "{b}");
+        assert_eq!(user.email, "michael@mherman.org", "{b}");
+        assert_eq!(user.password_hash, new.password_hash, "{b}");
+        assert!(user.active, "{b}");
+        assert!(user.admin, "{b}");
+        // Microseconds survive the round trip on both backends.
+        assert_eq!(user.created_at, new.created_at, "{b}");
+
+        let second = users::insert(&mut conn, &new_user("other", "other@x.io")).unwrap();
+        assert!(second.id > user.id, "{b}");
+        assert_eq!(users::count(&mut conn).unwrap(), 2, "{b}");
+    }
+}
+
+#[test]
+fn find_by_id_email_and_username() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let user = users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+        users::insert(&mut conn, &new_user("bob", "bob@x.io")).unwrap();
+
+        assert_eq!(
+            users::find_by_id(&mut conn, user.id).unwrap().as_ref(),
+            Some(&user),
+            "{b}"
+        );
+        assert_eq!(
+            users::find_by_id(&mut conn, UserId::new(9999)).unwrap(),
+            None,
+            "{b}"
+        );
+
+        let found = users::find_by_email(&mut conn, &email("ANN@X.IO")).unwrap();
+        assert_eq!(found.as_ref(), Some(&user), "{b}");
+        assert_eq!(
+            users::find_by_email(&mut conn, &email("nobody@x.io")).unwrap(),
+            None,
+            "{b}"
+        );
+
+        let found = users::find_by_username(&mut conn, &username("ann")).unwrap();
+        assert_eq!(found.as_ref(), Some(&user), "{b}");
+        assert_eq!(
+            users::find_by_username(&mut conn, &username("Ann")).unwrap(),
+            None,
+            "{b}"
+        );
+    }
+}
+
+#[test]
+fn find_by_username_or_email() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let ann = users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+        let bob = users::insert(&mut conn, &new_user("bob", "bob@x.io")).unwrap();
+
+        let both =
+            users::find_by_username_or_email(&mut conn, &username("ann"), &email("bob@x.io"))
+                .unwrap();
+        assert_eq!(both, vec![ann.clone(), bob.clone()], "{b}");
+        let one = users::find_by_username_or_email(&mut conn, &username("ann"), &email("ann@x.io"))
+            .unwrap();
+        assert_eq!(one, vec![ann.clone()], "{b}");
+        let by_email =
+            users::find_by_username_or_email(&mut conn, &username("zed"), &email("bob@x.io"))
+                .unwrap();
+        assert_eq!(by_email, vec![bob], "{b}");
+        let none = users::find_by_username_or_email(&mut conn, &username("zed"), &email("z@x.io"))
+            .unwrap();
+        assert!(none.is_empty(), "{b}");
+    }
+}
+
+#[test]
+fn list_newest_orders_by_created_at_then_id() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        assert!(users::list_newest(&mut conn, 10).unwrap().is_empty(), "{b}");
+        // Inserted out of order, two with the same created_at (the later id wins the tie).
+        for (name, created_at) in [
+            ("middle", at(2, 0)),
+            ("oldest", at(1, 0)),
+            ("tie_a", at(3, 0)),
+            ("tie_b", at(3, 0)),
+            ("newest", at(4, 30)),
+        ] {
+            users::insert(&mut conn, &new_user_at(name, created_at)).unwrap();
+        }
+        let all = users::list_newest(&mut conn, 100).unwrap();
+        assert_eq!(
+            names(&all),
+            ["newest", "tie_b", "tie_a", "middle", "oldest"],
+            "{b}"
+        );
+        let two = users::list_newest(&mut conn, 2).unwrap();
+        assert_eq!(names(&two), ["newest", "tie_b"], "{b}");
+        // Limits are clamped, not errors.
+        assert_eq!(users::list_newest(&mut conn, 0).unwrap().len(), 1, "{b}");
+        assert_eq!(users::list_newest(&mut conn, -5).unwrap().len(), 1, "{b}");
+        assert_eq!(
+            users::list_newest(&mut conn, i64::MAX).unwrap().len(),
+            5,
+            "{b}"
+        );
+    }
+}
+
+#[test]
+fn list_pages_with_a_cursor_and_filters_by_prefix() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        for i in 0..7u32 {
+            // Pairs share a created_at, so pages split ties.
+            users::insert(&mut conn, &new_user_at(&format!("user{i}"), at(1, i / 2))).unwrap();
+        }
+        users::insert(&mut conn, &new_user("Alice_Smith", "Alice%1@Example.com")).unwrap();
+        users::insert(&mut conn, &new_user("alicexsmith", "ax@example.com")).unwrap();
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = users::list(
+                &mut conn,
+                &ListQuery {
+                    limit: 3,
+                    after,
+                    prefix: Some("user".into()),
+                },
+            )
+            .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(PageCursor::from);
+            seen.extend(page.into_iter().map(|u| u.username));
+        }
+        assert_eq!(
+            seen,
+            [
+                "user6", "user5", "user4", "user3", "user2", "user1", "user0"
+            ],
+            "{b}"
+        );
+
+        let prefix = |p: &str, conn: &mut DbConnection| {
+            let q = ListQuery {
+                limit: 100,
+                after: None,
+                prefix: Some(p.into()),
+            };
+            let mut found: Vec<String> = users::list(conn, &q)
+                .unwrap()
+                .into_iter()
+                .map(|u| u.username)
+                .collect();
+            found.sort();
+            found
+        };
+        // Case-insensitive, on username or email.
+        assert_eq!(
+            prefix("ALICE", &mut conn),
+            ["Alice_Smith", "alicexsmith"],
+            "{b}"
+        );
+        assert_eq!(prefix("ax@", &mut conn), ["alicexsmith"], "{b}");
+        // `_` and `%` are literal, not wildcards.
+        assert_eq!(prefix("alice_", &mut conn), ["Alice_Smith"], "{b}");
+        assert_eq!(prefix("alice%", &mut conn), ["Alice_Smith"], "{b}");
+        assert!(prefix("nobody", &mut conn).is_empty(), "{b}");
+    }
+}
+
+#[test]
+fn set_active_admin_and_password_hash() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let user = users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+        let missing = UserId::new(user.id.get() + 100);
+
+        assert!(users::set_active(&mut conn, user.id, false).unwrap(), "{b}");
+        assert!(users::set_admin(&mut conn, user.id, true).unwrap(), "{b}");
+        let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$new$hash".into());
+        assert!(
+            users::set_password_hash(&mut conn, user.id, &hash).unwrap(),
+            "{b}"
+        );
+        let stored = users::find_by_id(&mut conn, user.id).unwrap().unwrap();
+        assert!(!stored.active, "{b}");
+        assert!(stored.admin, "{b}");
+        assert_eq!(stored.password_hash, hash, "{b}");
+        assert_eq!(stored.created_at, user.created_at, "{b}");
+
+        // Setting the same value again still finds the row.
+        assert!(users::set_active(&mut conn, user.id, false).unwrap(), "{b}");
+        assert!(!users::set_active(&mut conn, missing, true).unwrap(), "{b}");
+        assert!(!users::set_admin(&mut conn, missing, true).unwrap(), "{b}");
+        assert!(
+            !users::set_password_hash(&mut conn, missing, &hash).unwrap(),
+            "{b}"
+        );
+    }
+}
+
+#[test]
+fn update_changes_columns_in_one_statement() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let ann = users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+        let bob = users::insert(&mut conn, &new_user("bob", "bob@x.io")).unwrap();
+
+        let changes = UserChanges {
+            username: Some(username("anne")),
+            email: Some(email("Anne@X.io")),
+            active: Some(false),
+            admin: Some(true),
+        };
+        let updated = users::update(&mut conn, ann.id, &changes).unwrap().unwrap();
+        assert_eq!(updated.username, "anne", "{b}");
+        assert_eq!(updated.email, "anne@x.io", "{b}");
+        assert!(!updated.active && updated.admin, "{b}");
+        assert_eq!(updated.created_at, ann.created_at, "{b}");
+        assert_eq!(
+            users::find_by_id(&mut conn, ann.id).unwrap(),
+            Some(updated.clone()),
+            "{b}"
+        );
+
+        let only_admin = UserChanges {
+            admin: Some(false),
+            ..UserChanges::default()
+        };
+        let updated = users::update(&mut conn, ann.id, &only_admin)
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated.username, "anne", "{b}");
+        assert!(!updated.admin, "{b}");
+
+        let unchanged = users::update(&mut conn, ann.id, &UserChanges::default()).unwrap();
+        assert_eq!(unchanged, Some(updated), "{b}");
+
+        let missing = UserId::new(bob.id.get() + 100);
+        assert_eq!(
+            users::update(&mut conn, missing, &only_admin).unwrap(),
+            None,
+            "{b}"
+        );
+        assert_eq!(
+            users::update(&mut conn, missing, &UserChanges::default()).unwrap(),
+            None,
+            "{b}"
+        );
+
+        let taken = UserChanges {
+            email: Some(email("bob@x.io")),
+            ..UserChanges::default()
+        };
+        let err = users::update(&mut conn, ann.id, &taken).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DbError::Duplicate {
+                    field: UniqueField::Email
+                }
+            ),
+            "{b}: {err:?}"
+        );
+        let taken = UserChanges {
+            username: Some(username("bob")),
+            ..UserChanges::default()
+        };
+        let err = users::update(&mut conn, ann.id, &taken).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DbError::Duplicate {
+                    field: UniqueField::Username
+                }
+            ),
+            "{b}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn delete_removes_the_row() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let ann = users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+        let bob = users::insert(&mut conn, &new_user("bob", "bob@x.io")).unwrap();
+        assert!(users::delete(&mut conn, ann.id).unwrap(), "{b}");
+        assert!(!users::delete(&mut conn, ann.id).unwrap(), "{b}");
+        assert_eq!(users::find_by_id(&mut conn, ann.id).unwrap(), None, "{b}");
+        assert_eq!(users::list_newest(&mut conn, 10).unwrap(), vec![bob], "{b}");
+        // The username and email are free again.
+        users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+    }
+}
+
+#[test]
+fn duplicates_name_the_field() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+
+        let err = users::insert(&mut conn, &new_user("other", "ANN@x.io")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DbError::Duplicate {
+                    field: UniqueField::Email
+                }
+            ),
+            "{b}: {err:?}"
+        );
+        assert_eq!(err.duplicate_field(), Some(UniqueField::Email), "{b}");
+
+        let err = users::insert(&mut conn, &new_user("ann", "other@x.io")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DbError::Duplicate {
+                    field: UniqueField::Username
+                }
+            ),
+            "{b}: {err:?}"
+        );
+
+        // Both taken: a duplicate either way.
+        let err = users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap_err();
+        assert!(err.duplicate_field().is_some(), "{b}: {err:?}");
+
+        // Nothing was written, and the connection is still usable.
+        assert_eq!(users::count(&mut conn).unwrap(), 1, "{b}");
+    }
+}
+
+#[test]
+fn twenty_concurrent_inserts_of_one_email_make_one_user() {
+    const THREADS: usize = 20;
+    for db in TestDb::all() {
+        let b = db.backend();
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                // Each thread its own connection, opened before the race starts.
+                let mut conn = db.connect();
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    barrier.wait();
+                    users::insert(&mut conn, &new_user(&format!("racer{i}"), "same@x.io"))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let duplicates = results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Err(DbError::Duplicate {
+                        field: UniqueField::Email
+                    })
+                )
+            })
+            .count();
+        let others: Vec<_> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .filter(|e| e.duplicate_field() != Some(UniqueField::Email))
+            .collect();
+        assert!(others.is_empty(), "{b}: unexpected errors {others:?}");
+        assert_eq!((ok, duplicates), (1, THREADS - 1), "{b}");
+        let mut conn = db.conn();
+        assert_eq!(users::count(&mut conn).unwrap(), 1, "{b}");
+        let winner = users::find_by_email(&mut conn, &email("same@x.io"))
+            .unwrap()
+            .unwrap();
+        let ok_user = results.into_iter().find_map(Result::ok).unwrap();
+        assert_eq!(winner, ok_user, "{b}");
+    }
+}
+
+#[test]
+fn twenty_concurrent_writers_through_the_pool_never_see_a_lock() {
+    const THREADS: usize = 20;
+    for db in TestDb::all() {
+        let b = db.backend();
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let errors: Vec<DbError> = thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|i| {
+                    let barrier = Arc::clone(&barrier);
+                    let pool = db.pool();
+                    s.spawn(move || -> Result<(), DbError> {
+                        let mut conn = users_db::get_conn(pool)?;
+                        barrier.wait();
+                        // A distinct insert, then a read-then-write in a write transaction:
+                        // with deferred transactions SQLite would answer "database is
+                        // locked" to some of these.
+                        users::insert(
+                            &mut conn,
+                            &new_user(&format!("w{i}"), &format!("w{i}@x.io")),
+                        )?;
+                        write_transaction(&mut conn, |conn| {
+                            let n = users::count(conn)?;
+                            let name = format!("t{i}_{n}");
+                            users::insert(conn, &new_user(&name, &format!("{name}@x.io")))?;
+                            Ok::<_, DbError>(())
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap().err())
+                .collect()
+        });
+        assert!(errors.is_empty(), "{b}: {errors:?}");
+        let mut conn = db.conn();
+        assert_eq!(users::count(&mut conn).unwrap(), 2 * THREADS as i64, "{b}");
+    }
+}
+
+#[test]
+fn write_transaction_commits_or_rolls_back() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let ann = write_transaction(&mut conn, |conn| {
+            users::insert(conn, &new_user("ann", "ann@x.io"))
+        })
+        .unwrap();
+        let err = write_transaction(&mut conn, |conn| {
+            users::set_admin(conn, ann.id, true)?;
+            users::insert(conn, &new_user("ann", "again@x.io"))
+        })
+        .unwrap_err();
+        assert_eq!(err.duplicate_field(), Some(UniqueField::Username), "{b}");
+        let stored = users::find_by_id(&mut conn, ann.id).unwrap().unwrap();
+        assert!(!stored.admin, "{b}: the first update was rolled back");
+
+        // Nested: a savepoint inside the outer transaction.
+        let inner: Result<(), DbError> = write_transaction(&mut conn, |conn| {
+            users::set_active(conn, ann.id, false)?;
+            let nested = write_transaction(conn, |conn| {
+                users::set_admin(conn, ann.id, true)?;
+                Err::<(), _>(DbError::Duplicate {
+                    field: UniqueField::Email,
+                })
+            });
+            assert!(nested.is_err());
+            Ok(())
+        });
+        inner.unwrap();
+        let stored = users::find_by_id(&mut conn, ann.id).unwrap().unwrap();
+        assert!(!stored.active, "{b}: outer change committed");
+        assert!(!stored.admin, "{b}: inner change rolled back");
+    }
+}
+
+#[test]
+fn now_utc_round_trips() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let before = now_utc();
+        let user = users::insert(&mut conn, &new_user("ann", "ann@x.io")).unwrap();
+        let stored = users::find_by_id(&mut conn, user.id).unwrap().unwrap();
+        assert_eq!(stored.created_at, user.created_at, "{b}");
+        assert!(stored.created_at - before < TimeDelta::seconds(60), "{b}");
+    }
+}
