@@ -40,7 +40,8 @@ pub fn build_app(
 
 /// Every route of the contract, each answering other methods with a JSON 405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let resource = |path: &str| web::resource(path).default_service(web::to(ops::method_not_allowed));
+    let resource =
+        |path: &str| web::resource(path).default_service(web::to(ops::method_not_allowed));
     cfg.service(resource("/ping").route(web::get().to(ops::ping)))
         .service(
             resource("/users")

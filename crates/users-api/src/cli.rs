@@ -211,8 +211,8 @@ fn read_password() -> Result<String, Failure> {
 }
 
 fn create_user(config: &Config, username: &str, email: &str, admin: bool) -> Result<(), Failure> {
-    let username = Username::parse(username)
-        .map_err(|e| Failure(2, format!("invalid --username: {e}")))?;
+    let username =
+        Username::parse(username).map_err(|e| Failure(2, format!("invalid --username: {e}")))?;
     let email = Email::parse(email).map_err(|e| Failure(2, format!("invalid --email: {e}")))?;
     let password = Password::parse(&read_password()?, config.password_policy)
         .map_err(|e| Failure(2, format!("invalid password: {e}")))?;
@@ -223,7 +223,12 @@ fn create_user(config: &Config, username: &str, email: &str, admin: bool) -> Res
     let mut conn = users_db::get_conn(&pool)?;
     match users_db::users::insert(&mut conn, &user) {
         Ok(u) => {
-            println!("created user {} ({}){}", u.id, u.email, if admin { ", admin" } else { "" });
+            println!(
+                "created user {} ({}){}",
+                u.id,
+                u.email,
+                if admin { ", admin" } else { "" }
+            );
             Ok(())
         }
         Err(users_db::DbError::Duplicate { field }) => {

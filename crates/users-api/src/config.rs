@@ -243,9 +243,7 @@ impl Config {
             secret_generated,
             token,
             hash_cost,
-            password_policy: PasswordPolicy {
-                min_chars,
-            },
+            password_policy: PasswordPolicy { min_chars },
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: parse_or(&get, "PORT", 5000)?,
             workers,
@@ -444,7 +442,10 @@ mod tests {
             ("TOKEN_EXPIRATION_DAYS", "2"),
             ("TOKEN_EXPIRATION_SECONDS", "5"),
             ("PORT", "8080"),
-            ("CORS_ALLOWED_ORIGINS", "http://a.example, http://b.example/"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "http://a.example, http://b.example/",
+            ),
         ])
         .unwrap();
         assert_eq!(c.token.lifetime_secs(), 2 * 86_400 + 5);

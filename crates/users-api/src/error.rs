@@ -86,13 +86,21 @@ impl ApiError {
 
     /// 503 `"Service unavailable. Try again later."`.
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, Word::Error, msg::UNAVAILABLE)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Word::Error,
+            msg::UNAVAILABLE,
+        )
     }
 
     /// 500 `"Try again."`, logging the cause.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %ErrorChain(cause), "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, Word::Error, msg::TRY_AGAIN)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Word::Error,
+            msg::TRY_AGAIN,
+        )
     }
 
     /// The message, as sent.

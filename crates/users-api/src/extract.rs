@@ -4,8 +4,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use auth_token::{Claims, MAX_TOKEN_BYTES};
 use futures_util::StreamExt as _;
@@ -49,7 +49,8 @@ impl FromRequest for JsonBody {
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Word::Error, msg::TOO_LARGE);
+            let too_large =
+                || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Word::Error, msg::TOO_LARGE);
             if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
                 return Err(too_large());
             }

@@ -9,7 +9,10 @@ use crate::error::msg;
 
 /// `GET /ping`.
 pub async fn ping() -> HttpResponse {
-    json(StatusCode::OK, json!({"status": "success", "message": "pong!"}))
+    json(
+        StatusCode::OK,
+        json!({"status": "success", "message": "pong!"}),
+    )
 }
 
 /// Unknown route: 404 JSON.

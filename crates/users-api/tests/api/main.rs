@@ -1,0 +1,10 @@
+//! Black-box tests of the HTTP API, in-process, on a fresh database per test and backend
+//! (SQLite always; PostgreSQL when `DATABASE_TEST_URL` names a server).
+
+mod helpers;
+
+mod robustness;
+mod seed_auth;
+mod seed_user_model;
+mod seed_users;
+mod unseeded;
