@@ -114,7 +114,16 @@ mod tests {
 
     #[test]
     fn bad_sub_is_refused() {
-        for sub in [r#""0""#, r#""-1""#, "-1", "0", "1.5", r#""x""#, "null", "4294967296"] {
+        for sub in [
+            r#""0""#,
+            r#""-1""#,
+            "-1",
+            "0",
+            "1.5",
+            r#""x""#,
+            "null",
+            "4294967296",
+        ] {
             let json = format!(r#"{{"sub":{sub},"iat":1,"exp":2}}"#);
             assert!(claims_from(&json).is_err(), "{sub}");
         }

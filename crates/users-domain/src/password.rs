@@ -214,7 +214,8 @@ mod tests {
         let junk = PasswordHash::from_stored("not a hash".into());
         assert!(!h.verify(&pw("x"), &junk));
         assert!(h.needs_rehash(&junk));
-        let argon2i = "$argon2i$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
+        let argon2i =
+            "$argon2i$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
         assert!(h.needs_rehash(&PasswordHash::from_stored(argon2i.into())));
     }
 

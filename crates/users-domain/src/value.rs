@@ -206,7 +206,17 @@ mod tests {
     #[test]
     fn user_id_parses_positive_decimals_only() {
         assert_eq!(UserId::parse("42"), Some(UserId::new(42)));
-        for bad in ["", "0", "-1", "+1", " 1", "1.0", "blah", "99999999999", "2147483648"] {
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "blah",
+            "99999999999",
+            "2147483648",
+        ] {
             assert_eq!(UserId::parse(bad), None, "{bad:?}");
         }
         assert_eq!(UserId::parse("2147483647"), Some(UserId::new(i32::MAX)));
@@ -218,7 +228,10 @@ mod tests {
         assert_eq!(Username::parse("Zoë 🦀").unwrap().as_str(), "Zoë 🦀");
         assert_eq!(Username::parse(""), Err(ValueError::Empty));
         assert_eq!(Username::parse(" \t "), Err(ValueError::Empty));
-        assert_eq!(Username::parse("a\u{0}b"), Err(ValueError::ControlCharacter));
+        assert_eq!(
+            Username::parse("a\u{0}b"),
+            Err(ValueError::ControlCharacter)
+        );
         assert_eq!(Username::parse("a\nb"), Err(ValueError::ControlCharacter));
         assert!(Username::parse(&"é".repeat(128)).is_ok());
         assert_eq!(Username::parse(&"é".repeat(129)), Err(ValueError::TooLong));
@@ -226,9 +239,17 @@ mod tests {
 
     #[test]
     fn email_rules() {
-        assert_eq!(Email::parse("Test@Test.COM").unwrap().as_str(), "test@test.com");
-        assert_eq!(Email::parse("test@test.com2").unwrap().as_str(), "test@test.com2");
-        for bad in ["", "   ", "plain", "@domain", "local@", "a@b@c", "a b@c", "a@b\u{7}"] {
+        assert_eq!(
+            Email::parse("Test@Test.COM").unwrap().as_str(),
+            "test@test.com"
+        );
+        assert_eq!(
+            Email::parse("test@test.com2").unwrap().as_str(),
+            "test@test.com2"
+        );
+        for bad in [
+            "", "   ", "plain", "@domain", "local@", "a@b@c", "a b@c", "a@b\u{7}",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
         let long = format!("{}@x.io", "a".repeat(123));
@@ -241,8 +262,14 @@ mod tests {
     fn password_rules() {
         let policy = PasswordPolicy { min_chars: 8 };
         assert!(Password::parse("12345678", policy).is_ok());
-        assert_eq!(Password::parse("1234567", policy), Err(ValueError::TooShort));
-        assert_eq!(Password::parse("", PasswordPolicy::default()), Err(ValueError::Empty));
+        assert_eq!(
+            Password::parse("1234567", policy),
+            Err(ValueError::TooShort)
+        );
+        assert_eq!(
+            Password::parse("", PasswordPolicy::default()),
+            Err(ValueError::Empty)
+        );
         let max = "x".repeat(MAX_PASSWORD_BYTES);
         assert_eq!(Password::parse(&max, policy).unwrap().expose().len(), 1024);
         let over = "x".repeat(MAX_PASSWORD_BYTES + 1);
