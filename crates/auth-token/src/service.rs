@@ -151,7 +151,10 @@ fn strict_validation(alg: Algorithm, settings: &TokenSettings) -> Validation {
     v.leeway = 0;
     v.validate_exp = true;
     v.validate_nbf = true;
-    let mut required = vec!["exp", "sub"];
+    // `sub` is not in jsonwebtoken's list: its check reads `sub` as a string only, so it
+    // would refuse the Flask service's integer `sub`. `Claims` itself requires `sub` (a
+    // positive id, string or integer), and `iat`.
+    let mut required = vec!["exp"];
     if let Some(iss) = &settings.issuer {
         v.set_issuer(&[iss]);
         required.push("iss");
@@ -168,7 +171,7 @@ fn strict_validation(alg: Algorithm, settings: &TokenSettings) -> Validation {
 }
 
 /// Cheap checks before any decoding: size, three segments, base64url alphabet only (so
-/// padding and standard-alphabet characters are refused).
+/// padding and standard-alphabet characters are refused), and claims that are a JSON object.
 fn check_shape(token: &str) -> Result<(), TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Invalid("too long"));
@@ -182,6 +185,12 @@ fn check_shape(token: &str) -> Result<(), TokenError> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok || segments > 3 {
             return Err(TokenError::Invalid("shape"));
+        }
+        // The claims must be a JSON object: serde would read a JSON array as the claims
+        // struct, field by field. A payload starting with `{` (0x7B = 011110_11) is the only
+        // valid JSON whose base64url starts with `e` (011110).
+        if segments == 2 && !segment.starts_with('e') {
+            return Err(TokenError::Invalid("claims not an object"));
         }
     }
     if segments != 3 {
@@ -248,8 +257,11 @@ mod tests {
 
     #[test]
     fn shape_checks() {
-        assert!(check_shape("a.b.c").is_ok());
-        for bad in ["", "a.b", "a.b.c.d", "a..c", "a.b=.c", "a.b+.c", "a.b/.c", "a b.c.d"] {
+        assert!(check_shape("a.eb.c").is_ok());
+        assert!(check_shape("a.b.c").is_err());
+        for bad in [
+            "", "a.b", "a.b.c.d", "a..c", "a.b=.c", "a.b+.c", "a.b/.c", "a b.c.d",
+        ] {
             assert!(check_shape(bad).is_err(), "{bad:?}");
         }
     }
