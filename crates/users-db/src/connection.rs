@@ -60,6 +60,19 @@ impl<'a> DbUrl<'a> {
     }
 }
 
+/// libpq waits forever for a server that does not answer (a dropped SYN, say); this bound
+/// applies unless the URL sets its own `connect_timeout`.
+const PG_CONNECT_TIMEOUT_SECS: u32 = 5;
+
+/// The PostgreSQL URL with `connect_timeout` added when it has none.
+fn with_connect_timeout(url: &str) -> std::borrow::Cow<'_, str> {
+    if url.contains("connect_timeout=") {
+        return url.into();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={PG_CONNECT_TIMEOUT_SECS}").into()
+}
+
 /// Run on every new SQLite connection. `busy_timeout` comes first so that switching to WAL
 /// waits for other connections instead of failing. WAL lets readers run beside the one
 /// writer; `synchronous = NORMAL` is durable enough with WAL and much faster.
@@ -70,7 +83,9 @@ const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 5000; \
 
 impl DbConnection {
     /// Connects to the database the URL names (see [`DbUrl::parse`]); a SQLite connection
-    /// gets its pragmas (WAL, busy timeout, foreign keys). Every failure is
+    /// gets its pragmas (WAL, busy timeout, foreign keys), a PostgreSQL URL without
+    /// `connect_timeout` gets `connect_timeout=5` so that an unanswering server cannot hang
+    /// the caller. Every failure is
     /// [`DbError::Unavailable`], with the driver's reason as its source.
     pub fn open(url: &str) -> Result<Self, DbError> {
         Ok(Self::connect(DbUrl::parse(url))?)
@@ -78,7 +93,9 @@ impl DbConnection {
 
     fn connect(url: DbUrl<'_>) -> Result<Self, ConnectionError> {
         match url {
-            DbUrl::Postgres(url) => PgConnection::establish(url).map(Self::Postgres),
+            DbUrl::Postgres(url) => {
+                PgConnection::establish(&with_connect_timeout(url)).map(Self::Postgres)
+            }
             DbUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
                 conn.batch_execute(SQLITE_SETUP)
@@ -223,6 +240,22 @@ mod tests {
     }
 
     #[test]
+    fn postgres_urls_get_a_connect_timeout() {
+        assert_eq!(
+            with_connect_timeout("postgres://h/db"),
+            "postgres://h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?sslmode=disable"),
+            "postgres://h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=1"),
+            "postgres://h/db?connect_timeout=1"
+        );
+    }
+
+    #[test]
     fn sqlite_connections_get_their_pragmas() {
         use diesel::sql_types::{BigInt, Text};
         #[derive(diesel::QueryableByName)]
@@ -235,9 +268,8 @@ mod tests {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let dir = std::env::temp_dir().join(format!("users-db-pragmas-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("p.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
         let mut conn = DbConnection::open(path.to_str().unwrap()).unwrap();
         assert_eq!(conn.backend(), "sqlite");
         let DbConnection::Sqlite(raw) = &mut conn else {
@@ -260,8 +292,6 @@ mod tests {
             .get_result(raw)
             .unwrap();
         assert_eq!(sync.n, 1);
-        drop(conn);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
