@@ -52,6 +52,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/auth/register").route(web::post().to(auth::register)))
         .service(resource("/auth/login").route(web::post().to(auth::login)))
         .service(resource("/auth/logout").route(web::get().to(auth::logout)))
+        .service(resource("/auth/logout/all").route(web::post().to(auth::logout_all)))
+        .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
+        .service(resource("/auth/password").route(web::put().to(auth::change_password)))
         .service(resource("/auth/status").route(web::get().to(auth::status)));
 }
 

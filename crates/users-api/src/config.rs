@@ -112,6 +112,13 @@ pub struct Config {
     pub db_pool_size: u32,
     /// `DB_POOL_TIMEOUT_SECONDS`.
     pub db_pool_timeout_secs: u64,
+    /// `ACCEPT_LEGACY_TOKENS`: accept tokens without `sid` (issued by the Flask service).
+    pub accept_legacy_tokens: bool,
+    /// `REFRESH_TOKEN_EXPIRATION_DAYS`: a session ends at this age.
+    pub refresh_expiration_days: u32,
+    /// `REFRESH_REUSE_GRACE_SECONDS`: how long the immediate predecessor of a refresh token
+    /// still yields the same successor.
+    pub refresh_reuse_grace_secs: u32,
 }
 
 impl fmt::Debug for Config {
@@ -251,6 +258,9 @@ impl Config {
             log_format,
             db_pool_size,
             db_pool_timeout_secs: parse_or(&get, "DB_POOL_TIMEOUT_SECONDS", 5)?,
+            accept_legacy_tokens: parse_bool_or(&get, "ACCEPT_LEGACY_TOKENS", true)?,
+            refresh_expiration_days: parse_or(&get, "REFRESH_TOKEN_EXPIRATION_DAYS", 30)?,
+            refresh_reuse_grace_secs: parse_or(&get, "REFRESH_REUSE_GRACE_SECONDS", 10)?,
         })
     }
 
@@ -313,6 +323,18 @@ impl Config {
                 "DB_POOL_TIMEOUT_SECONDS",
                 self.db_pool_timeout_secs.to_string(),
             ),
+            (
+                "ACCEPT_LEGACY_TOKENS",
+                self.accept_legacy_tokens.to_string(),
+            ),
+            (
+                "REFRESH_TOKEN_EXPIRATION_DAYS",
+                self.refresh_expiration_days.to_string(),
+            ),
+            (
+                "REFRESH_REUSE_GRACE_SECONDS",
+                self.refresh_reuse_grace_secs.to_string(),
+            ),
         ]
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
@@ -331,6 +353,24 @@ fn parse_or<T: FromStr>(
             .trim()
             .parse()
             .map_err(|_| ConfigError::new(name, format!("{v:?} is not a valid number"))),
+    }
+}
+
+fn parse_bool_or(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::new(
+                name,
+                format!("{v:?} is not true or false"),
+            )),
+        },
     }
 }
 
@@ -465,6 +505,8 @@ mod tests {
             ("TOKEN_EXPIRATION_DAYS", "-1"),
             ("PASSWORD_MIN_LENGTH", "0"),
             ("LOG_FORMAT", "xml"),
+            ("ACCEPT_LEGACY_TOKENS", "maybe"),
+            ("REFRESH_TOKEN_EXPIRATION_DAYS", "x"),
         ] {
             let e = config(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k);

@@ -134,12 +134,27 @@ impl FromRequest for AuthUser {
                 .tokens
                 .decode_auth_token(&token?)
                 .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-            let id = claims.sub;
-            let user = state
-                .db(move |conn| users_db::users::find_by_id(conn, id))
-                .await?
-                .filter(|u| u.active)
+            let (id, sid) = (claims.sub, claims.sid.clone());
+            if sid.is_none() && !state.config.accept_legacy_tokens {
+                return Err(ApiError::unauthorized(
+                    auth_token::TokenError::Invalid("legacy").to_string(),
+                ));
+            }
+            let record = state
+                .db(move |conn| users_db::sessions::auth_lookup(conn, id, sid.as_deref()))
+                .await?;
+            // The user check comes first, then the session check.
+            let record = record
+                .filter(|r| r.user.active)
                 .ok_or_else(|| ApiError::unauthorized(msg::SOMETHING_WRONG))?;
+            if claims.sid.is_some()
+                && !record
+                    .session
+                    .is_some_and(|s| s.is_live(users_domain::now_utc()))
+            {
+                return Err(ApiError::unauthorized(crate::sessions::TOKEN_REVOKED));
+            }
+            let user = record.user;
             Ok(Self { user, claims })
         })
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod sessions;
 pub mod state;
 
 pub use app::build_app;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use auth_token::TokenService;
+use auth_token::{RefreshTokens, TokenService};
 use tokio::sync::Semaphore;
 use users_db::{DbConnection, DbError, DbPool};
 use users_domain::{PasswordHasher, PasswordPolicy};
@@ -21,6 +21,8 @@ pub struct AppState {
     pub pool: DbPool,
     /// Token issue and verification.
     pub tokens: Arc<TokenService>,
+    /// Refresh-token issue and verification.
+    pub refresh: Arc<RefreshTokens>,
     /// Password hashing at the configured cost.
     pub hasher: Arc<PasswordHasher>,
     /// Bounds concurrent hashing to the number of cores so that a login flood queues
@@ -47,11 +49,13 @@ impl AppState {
             .map_err(|e| StateError::Token(e.to_string()))?;
         tokens.self_test().map_err(StateError::Token)?;
         let hasher = PasswordHasher::new(config.hash_cost)?;
+        let refresh = RefreshTokens::new(&config.secret_key);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
             config: Arc::new(config),
             pool,
             tokens: Arc::new(tokens),
+            refresh: Arc::new(refresh),
             hasher: Arc::new(hasher),
             hash_permits: Arc::new(Semaphore::new(cores)),
         })

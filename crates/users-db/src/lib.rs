@@ -4,6 +4,7 @@ mod connection;
 mod error;
 mod migrations;
 pub mod schema;
+pub mod sessions;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod transaction;

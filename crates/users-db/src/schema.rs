@@ -25,3 +25,28 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// Login sessions. Access tokens carry the session id as `sid`; refresh tokens are
+    /// derived from `(id, refresh_counter)` and never stored.
+    sessions (id) {
+        /// Random session id.
+        #[max_length = 64]
+        id -> Varchar,
+        /// The user; the row is deleted with the user.
+        user_id -> Integer,
+        /// Opened at, UTC.
+        created_at -> Timestamp,
+        /// The session ends at this time, UTC.
+        expires_at -> Timestamp,
+        /// Set when the session is revoked (logout, reuse detected, deactivation).
+        revoked_at -> Nullable<Timestamp>,
+        /// Index of the current refresh token.
+        refresh_counter -> BigInt,
+        /// When the counter last moved.
+        rotated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions);

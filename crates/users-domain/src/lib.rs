@@ -2,11 +2,13 @@
 
 mod claims;
 mod password;
+mod session;
 mod user;
 mod value;
 
 pub use claims::{Audience, Claims};
 pub use password::{HashCost, PasswordError, PasswordHash, PasswordHasher};
+pub use session::{RefreshDecision, decide_refresh};
 pub use user::{NewUser, User, now_utc};
 pub use value::{
     Email, MAX_FIELD_CHARS, MAX_PASSWORD_BYTES, Password, PasswordPolicy, UserId, Username,

@@ -9,14 +9,8 @@ use users_domain::{Email, NewUser, Password, User, Username};
 use super::{http_date, json};
 use crate::error::{ApiError, Word, msg};
 use crate::extract::{AuthUser, JsonBody, str_field};
+use crate::sessions;
 use crate::state::AppState;
-
-fn issue_token(state: &AppState, user: &User) -> Result<String, ApiError> {
-    state
-        .tokens
-        .encode_auth_token(user.id)
-        .map_err(|e| ApiError::internal(&e))
-}
 
 /// `POST /auth/register`.
 pub async fn register(
@@ -58,13 +52,14 @@ pub async fn register(
         Err(DbError::Duplicate { .. }) => return Err(exists()),
         Err(e) => return Err(e.into()),
     };
-    let token = issue_token(&state, &user)?;
+    let tokens = sessions::open(&state, user.id).await?;
     Ok(json(
         StatusCode::CREATED,
         json!({
             "status": "success",
             "message": "Successfully registered.",
-            "auth_token": token,
+            "auth_token": tokens.access,
+            "refresh_token": tokens.refresh,
         }),
     ))
 }
@@ -105,13 +100,14 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> Result<HttpRes
     if let Some(new_hash) = rehash {
         upgrade_hash(&state, &user, new_hash).await;
     }
-    let token = issue_token(&state, &user)?;
+    let tokens = sessions::open(&state, user.id).await?;
     Ok(json(
         StatusCode::OK,
         json!({
             "status": "success",
             "message": "Successfully logged in.",
-            "auth_token": token,
+            "auth_token": tokens.access,
+            "refresh_token": tokens.refresh,
         }),
     ))
 }
@@ -136,12 +132,98 @@ async fn upgrade_hash(
     }
 }
 
-/// `GET /auth/logout`.
-pub async fn logout(_caller: AuthUser) -> HttpResponse {
+fn logged_out() -> HttpResponse {
     json(
         StatusCode::OK,
         json!({"status": "success", "message": "Successfully logged out."}),
     )
+}
+
+/// `GET /auth/logout`: revokes the caller's session, so its access tokens are refused.
+/// A legacy token (no `sid`) has no session to revoke.
+pub async fn logout(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(sid) = caller.claims.sid {
+        sessions::revoke(&state, sid).await?;
+    }
+    Ok(logged_out())
+}
+
+/// `POST /auth/logout/all`: revokes every session of the caller.
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    sessions::revoke_all(&state, caller.user.id, None).await?;
+    Ok(logged_out())
+}
+
+/// `POST /auth/refresh`: a new access token and the next refresh token of the session.
+pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    let body = body.object(Word::Error)?;
+    let token =
+        str_field(&body, "refresh_token").ok_or_else(|| ApiError::invalid_payload(Word::Error))?;
+    let tokens = sessions::refresh(&state, token).await?;
+    Ok(json(
+        StatusCode::OK,
+        json!({
+            "status": "success",
+            "message": "Token refreshed.",
+            "auth_token": tokens.access,
+            "refresh_token": tokens.refresh,
+        }),
+    ))
+}
+
+/// `PUT /auth/password`: checks the old password, stores the new one, and revokes every
+/// other session of the user (the caller's stays).
+pub async fn change_password(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.object(Word::Error)?;
+    let invalid = || ApiError::invalid_payload(Word::Error);
+    let old = str_field(&body, "old_password").ok_or_else(invalid)?;
+    let new = str_field(&body, "new_password")
+        .and_then(|p| Password::parse(p, state.password_policy()).ok())
+        .ok_or_else(invalid)?;
+    let old = Password::for_login(old).ok();
+    let stored = caller.user.password_hash.clone();
+    let new_hash = state
+        .hashing(move |h| match old {
+            Some(old) if h.verify(&old, &stored) => Some(h.hash(&new)),
+            _ => None,
+        })
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Word::Error,
+                "Old password is incorrect.",
+            )
+        })?
+        .map_err(|e| ApiError::internal(&e))?;
+    let (id, keep) = (caller.user.id, caller.claims.sid);
+    state
+        .db(move |conn| {
+            users_db::write_transaction(conn, |conn| {
+                users_db::users::set_password_hash(conn, id, &new_hash)?;
+                users_db::sessions::revoke_all_for_user(
+                    conn,
+                    id,
+                    keep.as_deref(),
+                    users_domain::now_utc(),
+                )
+            })
+        })
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        json!({"status": "success", "message": "Password updated."}),
+    ))
 }
 
 /// `GET /auth/status`.

@@ -7,4 +7,5 @@ mod robustness;
 mod seed_auth;
 mod seed_user_model;
 mod seed_users;
+mod sessions;
 mod unseeded;

@@ -1,0 +1,145 @@
+//! Sessions: opened at login and registration, checked on every protected request, rotated
+//! by refresh, revoked by logout, reuse detection and password change.
+
+use chrono::{NaiveDateTime, TimeDelta};
+use users_db::DbError;
+use users_domain::{RefreshDecision, UserId, decide_refresh, now_utc};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// 401 for a refresh token that cannot be used.
+pub const INVALID_REFRESH: &str = "Invalid refresh token. Please log in again.";
+
+/// 401 for an access token of a revoked session.
+pub const TOKEN_REVOKED: &str = "Token revoked. Please log in again.";
+
+/// An access token and a refresh token of one session.
+#[derive(Debug)]
+pub struct TokenPair {
+    /// The access token (JWT, with `sid`).
+    pub access: String,
+    /// The opaque refresh token.
+    pub refresh: String,
+}
+
+fn new_session_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn access_token(state: &AppState, user_id: UserId, sid: &str) -> Result<String, ApiError> {
+    state
+        .tokens
+        .encode_session_token(user_id, sid)
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// Opens a session for `user_id` and returns its first token pair.
+pub async fn open(state: &AppState, user_id: UserId) -> Result<TokenPair, ApiError> {
+    let sid = new_session_id();
+    let now = now_utc();
+    let expires = now + TimeDelta::days(i64::from(state.config.refresh_expiration_days));
+    let id = sid.clone();
+    state
+        .db(move |conn| users_db::sessions::create(conn, &id, user_id, now, expires))
+        .await?;
+    Ok(TokenPair {
+        access: access_token(state, user_id, &sid)?,
+        refresh: state.refresh.issue(&sid, 0),
+    })
+}
+
+enum Outcome {
+    Issued { user_id: UserId, counter: i64 },
+    Refused,
+}
+
+/// Exchanges a refresh token for a new pair: the current token rotates (single use), its
+/// immediate predecessor within the grace window gets the same successor, any other reuse
+/// revokes the session.
+pub async fn refresh(state: &AppState, token: &str) -> Result<TokenPair, ApiError> {
+    let refused = || ApiError::unauthorized(INVALID_REFRESH);
+    let claims = state.refresh.verify(token).ok_or_else(refused)?;
+    let grace = TimeDelta::seconds(i64::from(state.config.refresh_reuse_grace_secs));
+    let sid = claims.sid.clone();
+    let outcome = state
+        .db(move |conn| decide(conn, &sid, claims.counter, grace))
+        .await?;
+    match outcome {
+        Outcome::Issued { user_id, counter } => Ok(TokenPair {
+            access: access_token(state, user_id, &claims.sid)?,
+            refresh: state.refresh.issue(&claims.sid, counter),
+        }),
+        Outcome::Refused => Err(refused()),
+    }
+}
+
+fn decide(
+    conn: &mut users_db::DbConnection,
+    sid: &str,
+    presented: i64,
+    grace: TimeDelta,
+) -> Result<Outcome, DbError> {
+    // A lost race re-reads the row; the winner moved the counter, so the second pass sees the
+    // presented token as the immediate predecessor. Three passes cover any interleaving that
+    // is not reuse.
+    for _ in 0..3 {
+        let now: NaiveDateTime = now_utc();
+        let Some(session) = users_db::sessions::find(conn, sid)? else {
+            return Ok(Outcome::Refused);
+        };
+        if !session.is_live(now) {
+            return Ok(Outcome::Refused);
+        }
+        let user_id = UserId::new(session.user_id);
+        match decide_refresh(
+            presented,
+            session.refresh_counter,
+            session.rotated_at,
+            now,
+            grace,
+        ) {
+            RefreshDecision::Rotate { from } => {
+                if users_db::sessions::rotate(conn, sid, from, now)? {
+                    return Ok(Outcome::Issued {
+                        user_id,
+                        counter: from + 1,
+                    });
+                }
+            }
+            RefreshDecision::Replay { successor } => {
+                return Ok(Outcome::Issued {
+                    user_id,
+                    counter: successor,
+                });
+            }
+            RefreshDecision::Reuse => {
+                users_db::sessions::revoke(conn, sid, now)?;
+                tracing::warn!(user_id = %user_id, "refresh token reuse detected: session revoked");
+                return Ok(Outcome::Refused);
+            }
+        }
+    }
+    Ok(Outcome::Refused)
+}
+
+/// Revokes one session (logout).
+pub async fn revoke(state: &AppState, sid: String) -> Result<(), ApiError> {
+    state
+        .db(move |conn| users_db::sessions::revoke(conn, &sid, now_utc()))
+        .await?;
+    Ok(())
+}
+
+/// Revokes every session of a user but `except`.
+pub async fn revoke_all(
+    state: &AppState,
+    user_id: UserId,
+    except: Option<String>,
+) -> Result<usize, ApiError> {
+    state
+        .db(move |conn| {
+            users_db::sessions::revoke_all_for_user(conn, user_id, except.as_deref(), now_utc())
+        })
+        .await
+}

@@ -1,0 +1,195 @@
+//! The `sessions` table: open, check, rotate and revoke login sessions.
+//!
+//! A refresh token is derived from `(id, refresh_counter)` by the API with a server key, so
+//! nothing secret is stored here: rotating is one conditional update of the counter.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use users_domain::{User, UserId};
+
+use crate::schema::{sessions, users};
+use crate::users::UserRow;
+use crate::{DbConnection, DbError};
+
+/// A `sessions` row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Session {
+    /// Random session id (the tokens' `sid`).
+    pub id: String,
+    /// Owner.
+    pub user_id: i32,
+    /// Opened at, UTC.
+    pub created_at: NaiveDateTime,
+    /// Ends at, UTC.
+    pub expires_at: NaiveDateTime,
+    /// Revoked at, UTC.
+    pub revoked_at: Option<NaiveDateTime>,
+    /// Index of the current refresh token.
+    pub refresh_counter: i64,
+    /// When the counter last moved, UTC.
+    pub rotated_at: Option<NaiveDateTime>,
+}
+
+impl Session {
+    /// Whether access and refresh tokens of this session may be used at `now`.
+    pub fn is_live(&self, now: NaiveDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
+struct NewSession<'a> {
+    id: &'a str,
+    user_id: i32,
+    created_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    refresh_counter: i64,
+}
+
+/// Opens a session for `user_id`, ending at `expires_at`.
+pub fn create(
+    conn: &mut DbConnection,
+    id: &str,
+    user_id: UserId,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> Result<Session, DbError> {
+    diesel::insert_into(sessions::table)
+        .values(NewSession {
+            id,
+            user_id: user_id.get(),
+            created_at: now,
+            expires_at,
+            refresh_counter: 0,
+        })
+        .execute(conn)?;
+    find(conn, id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+/// The session with this id.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Session>, DbError> {
+    Ok(sessions::table
+        .find(id)
+        .select(Session::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// What one authenticated request needs to know, read in one query.
+#[derive(Debug, Clone)]
+pub struct AuthRecord {
+    /// The user the token names.
+    pub user: User,
+    /// The token's session, when the token names one and it belongs to that user.
+    pub session: Option<SessionStatus>,
+}
+
+/// The state of a session at the time of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// Revoked at, if revoked.
+    pub revoked_at: Option<NaiveDateTime>,
+    /// Ends at.
+    pub expires_at: NaiveDateTime,
+}
+
+impl SessionStatus {
+    /// Whether the session may be used at `now`.
+    pub fn is_live(&self, now: NaiveDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// The user `user_id` and, when `sid` is given, that session of theirs: one indexed query
+/// (a left join on both primary keys). `None` when the user does not exist.
+pub fn auth_lookup(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    sid: Option<&str>,
+) -> Result<Option<AuthRecord>, DbError> {
+    let Some(sid) = sid else {
+        return Ok(
+            crate::users::find_by_id(conn, user_id)?.map(|user| AuthRecord {
+                user,
+                session: None,
+            }),
+        );
+    };
+    let row: Option<(UserRow, Option<NaiveDateTime>, Option<NaiveDateTime>)> = users::table
+        .left_join(sessions::table.on(sessions::id.eq(sid).and(sessions::user_id.eq(users::id))))
+        .filter(users::id.eq(user_id.get()))
+        .select((
+            UserRow::as_select(),
+            sessions::revoked_at.nullable(),
+            sessions::expires_at.nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(user, revoked_at, expires_at)| AuthRecord {
+        user: user.into(),
+        session: expires_at.map(|expires_at| SessionStatus {
+            revoked_at,
+            expires_at,
+        }),
+    }))
+}
+
+/// Moves the refresh counter from `from` to `from + 1` if it is still `from` and the session
+/// is live: the single-use step of refresh rotation. `false` when another request rotated
+/// first, or the session is no longer live.
+pub fn rotate(
+    conn: &mut DbConnection,
+    id: &str,
+    from: i64,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::refresh_counter.eq(from))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((
+        sessions::refresh_counter.eq(from + 1),
+        sessions::rotated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Revokes one session; `false` when it was not live.
+pub fn revoke(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Revokes every live session of a user, but `except` when given; returns how many.
+pub fn revoke_all_for_user(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    except: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    let target = sessions::table
+        .filter(sessions::user_id.eq(user_id.get()))
+        .filter(sessions::revoked_at.is_null());
+    let n = match except {
+        Some(keep) => diesel::update(target.filter(sessions::id.ne(keep)))
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)?,
+    };
+    Ok(n)
+}
