@@ -48,7 +48,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(users::list))
                 .route(web::post().to(users::create)),
         )
-        .service(resource("/users/{id}").route(web::get().to(users::get)))
+        .service(
+            resource("/users/{id}")
+                .route(web::get().to(users::get))
+                .route(web::patch().to(users::update))
+                .route(web::delete().to(users::delete)),
+        )
         .service(resource("/auth/register").route(web::post().to(auth::register)))
         .service(resource("/auth/login").route(web::post().to(auth::login)))
         .service(resource("/auth/logout").route(web::get().to(auth::logout)))

@@ -1,8 +1,11 @@
 //! `/users`: the public list and lookup, and admin creation.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use users_db::users::{ListQuery, PageCursor, UserChanges};
 use users_db::{DbError, UniqueField};
 use users_domain::{Email, NewUser, Password, User, UserId, Username};
 
@@ -23,16 +26,73 @@ fn list_item(u: &User) -> Value {
     })
 }
 
-/// `GET /users`: newest first.
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// A page cursor: the `(created_at, id)` of the last row of a page, opaque to clients.
+fn encode_cursor(u: &User) -> String {
+    let micros = u.created_at.and_utc().timestamp_micros();
+    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", u.id))
+}
+
+fn decode_cursor(s: &str) -> Option<PageCursor> {
+    let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
+    let (micros, id) = std::str::from_utf8(&raw).ok()?.split_once('.')?;
+    let created_at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+    Some(PageCursor {
+        created_at,
+        id: UserId::parse(id)?,
+    })
+}
+
+/// Reads `limit`, `after` and `q`; anything unreadable is `None` (400).
+fn list_query(query_string: &str) -> Option<ListQuery> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).ok()?;
+    let mut query = ListQuery {
+        limit: DEFAULT_PAGE,
+        ..ListQuery::default()
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "limit" => {
+                query.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=users_db::users::MAX_LIST_LIMIT).contains(n))?;
+            }
+            "after" => query.after = Some(decode_cursor(&value)?),
+            "q" if !value.is_empty() => {
+                if value.chars().count() > users_domain::MAX_FIELD_CHARS {
+                    return None;
+                }
+                query.prefix = Some(value);
+            }
+            _ => {}
+        }
+    }
+    Some(query)
+}
+
+/// `GET /users?limit=N&after=CURSOR&q=PREFIX`: newest first, keyset paging.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query =
+        list_query(req.query_string()).ok_or_else(|| ApiError::invalid_payload(Word::Fail))?;
+    let limit = query.limit;
     let users = state
-        .db(|conn| users_db::users::list_newest(conn, DEFAULT_PAGE))
+        .db(move |conn| users_db::users::list(conn, &query))
         .await?;
+    let next = match users.last() {
+        Some(last) if i64::try_from(users.len()).is_ok_and(|n| n == limit) => {
+            Value::String(encode_cursor(last))
+        }
+        _ => Value::Null,
+    };
     let users: Vec<Value> = users.iter().map(list_item).collect();
     Ok(json(
         StatusCode::OK,
-        json!({"status": "success", "data": {"users": users}}),
+        json!({"status": "success", "data": {"users": users, "next": next}}),
     ))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, Word::Fail, msg::USER_NOT_FOUND)
 }
 
 /// `GET /users/{id}`: 404 for a non-integer or unknown id.
@@ -40,7 +100,6 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, Word::Fail, msg::USER_NOT_FOUND);
     let id = UserId::parse(&path).ok_or_else(not_found)?;
     let user = state
         .db(move |conn| users_db::users::find_by_id(conn, id))
@@ -105,5 +164,134 @@ pub async fn create(
             field: UniqueField::Username,
         }) => Err(invalid()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads a PATCH body: at least one of `active`, `admin` (booleans), `username`, `email`
+/// (valid strings); any of them with the wrong type or an invalid value is `None`.
+fn user_changes(body: &serde_json::Map<String, Value>) -> Option<UserChanges> {
+    let flag = |name: &str| match body.get(name) {
+        None => Some(None),
+        Some(Value::Bool(b)) => Some(Some(*b)),
+        Some(_) => None,
+    };
+    let text = |name: &str| match body.get(name) {
+        None => Some(None),
+        Some(Value::String(s)) => Some(Some(s.as_str())),
+        Some(_) => None,
+    };
+    let changes = UserChanges {
+        active: flag("active")?,
+        admin: flag("admin")?,
+        username: match text("username")? {
+            Some(u) => Some(Username::parse(u).ok()?),
+            None => None,
+        },
+        email: match text("email")? {
+            Some(e) => Some(Email::parse(e).ok()?),
+            None => None,
+        },
+    };
+    (!changes.is_empty()).then_some(changes)
+}
+
+/// `PATCH /users/{id}` (admin): any of `active`, `admin`, `username`, `email`.
+/// Deactivation revokes the user's sessions (a database trigger, so plain SQL does too).
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let id = UserId::parse(&path).ok_or_else(not_found)?;
+    let changes = user_changes(&body.object(Word::Fail)?)
+        .ok_or_else(|| ApiError::invalid_payload(Word::Fail))?;
+    let updated = state
+        .db_raw(move |conn| users_db::users::update(conn, id, &changes))
+        .await?;
+    let user = match updated {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(not_found()),
+        Err(DbError::Duplicate { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Word::Fail,
+                msg::USER_EXISTS,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(json(
+        StatusCode::OK,
+        json!({"status": "success", "data": {
+            "id": user.id.get(),
+            "username": user.username,
+            "email": user.email,
+            "active": user.active,
+            "admin": user.admin,
+            "created_at": http_date(&user.created_at),
+        }}),
+    ))
+}
+
+/// `DELETE /users/{id}` (admin): the user's sessions go with it (foreign-key cascade).
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let id = UserId::parse(&path).ok_or_else(not_found)?;
+    if !state
+        .db(move |conn| users_db::users::delete(conn, id))
+        .await?
+    {
+        return Err(not_found());
+    }
+    Ok(json(
+        StatusCode::OK,
+        json!({"status": "success", "message": "User deleted."}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip() {
+        let user = User {
+            id: UserId::new(42),
+            username: "a".into(),
+            email: "a@b.c".into(),
+            password_hash: users_domain::PasswordHash::from_stored(String::new()),
+            active: true,
+            admin: false,
+            created_at: users_domain::now_utc(),
+        };
+        let cursor = decode_cursor(&encode_cursor(&user)).unwrap();
+        assert_eq!(cursor, PageCursor::from(&user));
+        for bad in ["", "!!", "bm9wZQ", "MS4w", "eC4x"] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_query_parsing() {
+        assert_eq!(list_query("").unwrap().limit, DEFAULT_PAGE);
+        assert_eq!(list_query("limit=1000").unwrap().limit, 1000);
+        let q = list_query("q=Mi&limit=5&other=x").unwrap();
+        assert_eq!((q.limit, q.prefix.as_deref()), (5, Some("Mi")));
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=x",
+            "limit=-1",
+            "after=zzz",
+            "limit=",
+        ] {
+            assert!(list_query(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod admin;
+
 mod robustness;
 mod seed_auth;
 mod seed_user_model;
