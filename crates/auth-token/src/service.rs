@@ -1,15 +1,15 @@
 //! Encoding and strict decoding of access tokens.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use users_domain::{Audience, Claims, UserId};
 
-use crate::{IssueError, KeyError, SecretKey, TokenError};
-
-/// Tokens longer than this are refused before any parsing.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+use crate::asymmetric::read_pem;
+use crate::verifier::{VerifyKey, Verifier};
+use crate::{IssueError, KeyError, SecretKey, SigningAlgorithm, TokenError};
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
@@ -40,43 +40,148 @@ impl TokenSettings {
     }
 }
 
-/// Issues and verifies access tokens with one key and one algorithm, set up once.
+/// Issues and verifies access tokens, set up once: one signing key and algorithm, and the
+/// keys that verify (the signing key and, for asymmetric algorithms, the previous keys).
 #[derive(Clone)]
 pub struct TokenService {
+    algorithm: SigningAlgorithm,
     header: Header,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    verifier: Verifier,
+    jwks: Arc<Jwks>,
     settings: TokenSettings,
+}
+
+/// The published key set, rendered once.
+struct Jwks {
+    value: serde_json::Value,
+    json: String,
+}
+
+impl Jwks {
+    fn new(keys: Vec<Jwk>) -> Self {
+        let value = serde_json::to_value(JwkSet { keys })
+            .unwrap_or_else(|_| serde_json::json!({ "keys": [] }));
+        let json = value.to_string();
+        Self { value, json }
+    }
 }
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenService")
-            .field("algorithm", &self.header.alg)
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid())
+            .field("verifies", &self.verifier)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenService {
-    /// An HS256 service signing with `secret`.
-    pub fn hs256(secret: &SecretKey, settings: TokenSettings) -> Result<Self, KeyError> {
-        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
-            return Err(KeyError::NoCryptoBackend);
+    /// A service for `algorithm`.
+    ///
+    /// - HS256 signs and verifies with `secret`; the PEMs are ignored (an HS256 service
+    ///   accepts HS256 tokens only).
+    /// - EdDSA, ES256 and RS256 sign with `private_key_pem` (PKCS#8 `PRIVATE KEY`, or PKCS#1
+    ///   `RSA PRIVATE KEY`), which must be of the algorithm's type (Ed25519, P-256, RSA of
+    ///   2048 bits or more). Tokens carry `kid`, the key's RFC 7638 thumbprint.
+    ///   `previous_key_pems` (private or public PEM keys, each of any supported type) verify
+    ///   but never sign: a token is checked with the key its `kid` names, with that key's own
+    ///   algorithm. `secret` is not used for tokens then.
+    pub fn new(
+        algorithm: SigningAlgorithm,
+        secret: &SecretKey,
+        private_key_pem: Option<&[u8]>,
+        previous_key_pems: &[Vec<u8>],
+        settings: TokenSettings,
+    ) -> Result<Self, KeyError> {
+        if algorithm == SigningAlgorithm::Hs256 {
+            return Self::hs256(secret, settings);
         }
+        check_backend()?;
+        let pem = private_key_pem.ok_or(KeyError::MissingPrivateKey(algorithm))?;
+        let current = read_pem(pem, Some(algorithm))?;
+        let Some(encoding) = current.signing else {
+            return Err(KeyError::PublicKeyCannotSign);
+        };
+        let mut header = Header::new(algorithm.jwt());
+        header.typ = Some("JWT".to_owned());
+        header.kid = Some(current.kid.clone());
+
+        let mut keys = vec![VerifyKey::new(
+            algorithm,
+            Some(current.kid.clone()),
+            decoding_from_jwk(&current.jwk)?,
+            &settings,
+        )];
+        let mut published = vec![current.jwk];
+        for (i, pem) in previous_key_pems.iter().enumerate() {
+            let previous = read_pem(pem, None).map_err(|error| KeyError::PreviousKey {
+                index: i + 1,
+                error: Box::new(error),
+            })?;
+            // The same key listed twice (or the current key listed as previous) is one key.
+            if keys.iter().any(|k| k.kid.as_deref() == Some(previous.kid.as_str())) {
+                continue;
+            }
+            keys.push(VerifyKey::new(
+                previous.algorithm,
+                Some(previous.kid),
+                decoding_from_jwk(&previous.jwk)?,
+                &settings,
+            ));
+            published.push(previous.jwk);
+        }
+        Ok(Self {
+            algorithm,
+            header,
+            encoding,
+            verifier: Verifier::ByKid(keys.into()),
+            jwks: Arc::new(Jwks::new(published)),
+            settings,
+        })
+    }
+
+    /// An HS256 service signing with `secret` (the seed's setup).
+    pub fn hs256(secret: &SecretKey, settings: TokenSettings) -> Result<Self, KeyError> {
+        check_backend()?;
         let unusable = |e: jsonwebtoken::errors::Error| KeyError::Unusable(e.to_string());
         let encoding = EncodingKey::from_secret(secret.expose()).map_err(unusable)?;
         let decoding = DecodingKey::from_secret(secret.expose()).map_err(unusable)?;
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
+        let key = VerifyKey::new(SigningAlgorithm::Hs256, None, decoding, &settings);
         Ok(Self {
-            validation: strict_validation(Algorithm::HS256, &settings),
+            algorithm: SigningAlgorithm::Hs256,
             header,
             encoding,
-            decoding,
+            verifier: Verifier::Secret(Arc::new(key)),
+            jwks: Arc::new(Jwks::new(Vec::new())),
             settings,
         })
+    }
+
+    /// The algorithm that signs.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The signing key's `kid` (its RFC 7638 thumbprint); `None` for HS256.
+    pub fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
+    }
+
+    /// The public keys as a JWKS: `{"keys":[{"kty","kid","alg","use":"sig",...}]}`, the
+    /// signing key first, then each previous key. No private parameter is ever included.
+    /// HS256 gives `{"keys":[]}`: a shared secret is never published.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.jwks.value.clone()
+    }
+
+    /// [`jwks`](Self::jwks) as JSON text, rendered once (for `GET /.well-known/jwks.json`).
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks.json
     }
 
     /// The settings this service was built with.
@@ -108,95 +213,58 @@ impl TokenService {
         }
     }
 
-    /// Signs the given claims.
+    /// Signs the given claims with the current key (header `kid` set when asymmetric).
     pub fn encode(&self, claims: &Claims) -> Result<String, IssueError> {
         Ok(jsonwebtoken::encode(&self.header, claims, &self.encoding)?)
     }
 
     /// The seed's `decode_auth_token`: verifies signature, algorithm and claims.
+    ///
+    /// Before any crypto: at most [`MAX_TOKEN_BYTES`](crate::MAX_TOKEN_BYTES), three base64url segments, claims that
+    /// are a JSON object. Then, for an asymmetric service, the key the header's `kid` names
+    /// (the signing key when there is no `kid`; an unknown `kid` is refused), and the header's
+    /// `alg` must be that key's algorithm exactly. Then the signature, `exp` (required) and
+    /// `nbf` with zero leeway, `iss`/`aud` when configured, and `sub`/`iat`.
     pub fn decode_auth_token(&self, token: &str) -> Result<Claims, TokenError> {
-        check_shape(token)?;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::InvalidSignature => TokenError::Invalid("signature"),
-                ErrorKind::InvalidAlgorithm => TokenError::Invalid("algorithm"),
-                ErrorKind::ImmatureSignature => TokenError::Invalid("not yet valid"),
-                ErrorKind::InvalidIssuer => TokenError::Invalid("issuer"),
-                ErrorKind::InvalidAudience => TokenError::Invalid("audience"),
-                ErrorKind::MissingRequiredClaim(_) => TokenError::Invalid("missing claim"),
-                _ => TokenError::Invalid("malformed"),
-            })
+        self.verifier.decode(token)
     }
 
     /// Encodes and decodes one token, so that a misconfigured crypto backend or key fails
-    /// at start-up rather than on the first request.
+    /// at start-up rather than on the first request. For an asymmetric service the token is
+    /// also verified with a [`JwksVerifier`](crate::JwksVerifier) built from the published
+    /// JWKS alone, as another service would.
     pub fn self_test(&self) -> Result<(), String> {
         let token = self
             .encode_auth_token(UserId::new(1))
             .map_err(|e| e.to_string())?;
-        match self.decode_auth_token(&token) {
-            Ok(claims) if claims.sub == UserId::new(1) => Ok(()),
-            Ok(_) => Err("token self-test decoded the wrong subject".to_owned()),
-            // A zero lifetime is a legal (if odd) setting: the token may expire at once.
-            Err(TokenError::Expired) if self.settings.lifetime_secs() == 0 => Ok(()),
-            Err(e) => Err(format!("token self-test failed: {e:?}")),
+        let mut results = vec![("", self.decode_auth_token(&token))];
+        if self.algorithm.is_asymmetric() {
+            let jwks = crate::JwksVerifier::from_jwks_json(self.jwks_json(), &self.settings)
+                .map_err(|e| format!("token self-test: our own JWKS does not load: {e}"))?;
+            results.push((" with the JWKS", jwks.decode(&token)));
         }
+        for (how, result) in results {
+            match result {
+                Ok(claims) if claims.sub == UserId::new(1) => {}
+                Ok(_) => return Err(format!("token self-test{how} decoded the wrong subject")),
+                // A zero lifetime is a legal (if odd) setting: the token may expire at once.
+                Err(TokenError::Expired) if self.settings.lifetime_secs() == 0 => {}
+                Err(e) => return Err(format!("token self-test{how} failed: {e:?}")),
+            }
+        }
+        Ok(())
     }
 }
 
-fn strict_validation(alg: Algorithm, settings: &TokenSettings) -> Validation {
-    let mut v = Validation::new(alg);
-    v.leeway = 0;
-    v.validate_exp = true;
-    v.validate_nbf = true;
-    // `sub` is not in jsonwebtoken's list: its check reads `sub` as a string only, so it
-    // would refuse the Flask service's integer `sub`. `Claims` itself requires `sub` (a
-    // positive id, string or integer), and `iat`.
-    let mut required = vec!["exp"];
-    if let Some(iss) = &settings.issuer {
-        v.set_issuer(&[iss]);
-        required.push("iss");
+fn check_backend() -> Result<(), KeyError> {
+    match jsonwebtoken::crypto::CryptoProvider::try_get_default() {
+        Some(_) => Ok(()),
+        None => Err(KeyError::NoCryptoBackend),
     }
-    match &settings.audience {
-        Some(aud) => {
-            v.set_audience(&[aud]);
-            required.push("aud");
-        }
-        None => v.validate_aud = false,
-    }
-    v.set_required_spec_claims(&required);
-    v
 }
 
-/// Cheap checks before any decoding: size, three segments, base64url alphabet only (so
-/// padding and standard-alphabet characters are refused), and claims that are a JSON object.
-fn check_shape(token: &str) -> Result<(), TokenError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(TokenError::Invalid("too long"));
-    }
-    let mut segments = 0;
-    for segment in token.split('.') {
-        segments += 1;
-        let ok = !segment.is_empty()
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok || segments > 3 {
-            return Err(TokenError::Invalid("shape"));
-        }
-        // The claims must be a JSON object: serde would read a JSON array as the claims
-        // struct, field by field. A payload starting with `{` (0x7B = 011110_11) is the only
-        // valid JSON whose base64url starts with `e` (011110).
-        if segments == 2 && !segment.starts_with('e') {
-            return Err(TokenError::Invalid("claims not an object"));
-        }
-    }
-    if segments != 3 {
-        return Err(TokenError::Invalid("shape"));
-    }
-    Ok(())
+fn decoding_from_jwk(jwk: &Jwk) -> Result<DecodingKey, KeyError> {
+    DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Unusable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -253,17 +321,6 @@ mod tests {
     fn self_test_passes() {
         service(0, 3).self_test().unwrap();
         service(0, 0).self_test().unwrap();
-    }
-
-    #[test]
-    fn shape_checks() {
-        assert!(check_shape("a.eb.c").is_ok());
-        assert!(check_shape("a.b.c").is_err());
-        for bad in [
-            "", "a.b", "a.b.c.d", "a..c", "a.b=.c", "a.b+.c", "a.b/.c", "a b.c.d",
-        ] {
-            assert!(check_shape(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]
