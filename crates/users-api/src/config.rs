@@ -119,6 +119,21 @@ pub struct Config {
     /// `REFRESH_REUSE_GRACE_SECONDS`: how long the immediate predecessor of a refresh token
     /// still yields the same successor.
     pub refresh_reuse_grace_secs: u32,
+    /// Failed-login throttling.
+    pub throttle: ThrottleConfig,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Failed-login throttling settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// `LOGIN_MAX_FAILURES_PER_ACCOUNT`.
+    pub max_per_account: u32,
+    /// `LOGIN_MAX_FAILURES_PER_ADDRESS`.
+    pub max_per_address: u32,
+    /// `LOGIN_FAILURE_WINDOW_SECONDS`.
+    pub window_secs: u32,
 }
 
 impl fmt::Debug for Config {
@@ -261,6 +276,12 @@ impl Config {
             accept_legacy_tokens: parse_bool_or(&get, "ACCEPT_LEGACY_TOKENS", true)?,
             refresh_expiration_days: parse_or(&get, "REFRESH_TOKEN_EXPIRATION_DAYS", 30)?,
             refresh_reuse_grace_secs: parse_or(&get, "REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            throttle: ThrottleConfig {
+                max_per_account: parse_or(&get, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
+                max_per_address: parse_or(&get, "LOGIN_MAX_FAILURES_PER_ADDRESS", 100)?,
+                window_secs: parse_or(&get, "LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+            },
+            trusted_proxies: parse_proxies(get("TRUSTED_PROXIES"))?,
         })
     }
 
@@ -335,6 +356,26 @@ impl Config {
                 "REFRESH_REUSE_GRACE_SECONDS",
                 self.refresh_reuse_grace_secs.to_string(),
             ),
+            (
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                self.throttle.max_per_account.to_string(),
+            ),
+            (
+                "LOGIN_MAX_FAILURES_PER_ADDRESS",
+                self.throttle.max_per_address.to_string(),
+            ),
+            (
+                "LOGIN_FAILURE_WINDOW_SECONDS",
+                self.throttle.window_secs.to_string(),
+            ),
+            (
+                "TRUSTED_PROXIES",
+                self.trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ]
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
@@ -354,6 +395,27 @@ fn parse_or<T: FromStr>(
             .parse()
             .map_err(|_| ConfigError::new(name, format!("{v:?} is not a valid number"))),
     }
+}
+
+fn parse_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("{p:?} is not an IP address or CIDR network"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn parse_bool_or(
@@ -507,6 +569,8 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("ACCEPT_LEGACY_TOKENS", "maybe"),
             ("REFRESH_TOKEN_EXPIRATION_DAYS", "x"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip"),
+            ("LOGIN_FAILURE_WINDOW_SECONDS", "-5"),
         ] {
             let e = config(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k);

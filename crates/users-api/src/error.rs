@@ -62,6 +62,7 @@ pub struct ApiError {
     status: StatusCode,
     word: Word,
     message: Cow<'static, str>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -71,7 +72,14 @@ impl ApiError {
             status,
             word,
             message: message.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a response header (`Retry-After`, say).
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// 400 `"Invalid payload."` with the route's word.
@@ -132,8 +140,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(json!({"status": self.word.as_str(), "message": self.message}))
+        let mut res = HttpResponse::build(self.status);
+        for (name, value) in &self.headers {
+            res.insert_header((*name, value.as_str()));
+        }
+        res.json(json!({"status": self.word.as_str(), "message": self.message}))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod routes;
 pub mod sessions;
 pub mod state;
+pub mod throttle;
 
 pub use app::build_app;
 pub use config::{Config, ConfigError, Profile};

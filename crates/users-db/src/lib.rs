@@ -7,6 +7,7 @@ pub mod schema;
 pub mod sessions;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod throttle;
 mod transaction;
 pub mod users;
 

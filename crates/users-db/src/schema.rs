@@ -48,5 +48,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per failed login, per account and per client address (throttling).
+    login_failures (id) {
+        /// Primary key.
+        id -> Integer,
+        /// `account` or `address`.
+        #[max_length = 16]
+        scope -> Varchar,
+        /// The lower-cased email as given, or the client address.
+        #[max_length = 255]
+        subject -> Varchar,
+        /// When the attempt failed, UTC.
+        failed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions);
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_failures);

@@ -41,6 +41,15 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// The most password bytes bcrypt reads.
+const BCRYPT_MAX_BYTES: usize = 72;
+
+fn is_bcrypt(hash: &PasswordHash) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| hash.as_str().starts_with(p))
+}
+
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashCost {
@@ -122,8 +131,16 @@ impl PasswordHasher {
     }
 
     /// Verifies a password against any argon2 PHC string, with the parameters the string
-    /// names. A hash that cannot be read does not match.
+    /// names, or against a bcrypt hash imported from the Flask service (`$2a$`, `$2b$`,
+    /// `$2y$`). bcrypt only reads 72 bytes; a longer password never matches a bcrypt hash,
+    /// so two passwords that differ after byte 72 stay different. A hash that cannot be read
+    /// does not match.
     pub fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
+        if is_bcrypt(hash) {
+            // Up to 72 bytes bcrypt reads the whole password; past that it would truncate.
+            return password.expose().len() <= BCRYPT_MAX_BYTES
+                && bcrypt::verify(password.expose(), hash.as_str()).unwrap_or(false);
+        }
         match Phc::new(hash.as_str()) {
             Ok(phc) => Argon2::default()
                 .verify_password(password.expose(), &phc)
@@ -217,6 +234,29 @@ mod tests {
         let argon2i =
             "$argon2i$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
         assert!(h.needs_rehash(&PasswordHash::from_stored(argon2i.into())));
+    }
+
+    #[test]
+    fn bcrypt_hashes_from_flask_verify_and_need_rehash() {
+        let h = hasher();
+        // Made by Flask-Bcrypt (`$2b$`), and the same hash as PHP/Node write it.
+        let b = bcrypt::hash("test", 4).unwrap();
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let hash = PasswordHash::from_stored(format!("{prefix}{}", &b[4..]));
+            assert!(h.verify(&pw("test"), &hash), "{prefix}");
+            assert!(!h.verify(&pw("tesT"), &hash), "{prefix}");
+            assert!(h.needs_rehash(&hash));
+        }
+    }
+
+    #[test]
+    fn bcrypt_never_truncates() {
+        let h = hasher();
+        let base = "x".repeat(72);
+        // A hash of the first 72 bytes, as a truncating bcrypt would have stored it.
+        let hash = PasswordHash::from_stored(bcrypt::hash(&base, 4).unwrap());
+        assert!(h.verify(&pw(&base), &hash));
+        assert!(!h.verify(&pw(&format!("{base}extra")), &hash));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `/auth`: register, login, logout, status.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use users_db::DbError;
 use users_domain::{Email, NewUser, Password, User, Username};
@@ -11,6 +11,7 @@ use crate::error::{ApiError, Word, msg};
 use crate::extract::{AuthUser, JsonBody, str_field};
 use crate::sessions;
 use crate::state::AppState;
+use crate::throttle;
 
 /// `POST /auth/register`.
 pub async fn register(
@@ -66,13 +67,30 @@ pub async fn register(
 
 /// `POST /auth/login`. Unknown email and wrong password cost the same hashing time and get
 /// the same answer. `active` is not checked here (the seed issues the token).
-pub async fn login(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
     let body = body.object(Word::Error)?;
     let invalid = || ApiError::invalid_payload(Word::Error);
-    let failed = || ApiError::new(StatusCode::NOT_FOUND, Word::Error, msg::LOGIN_FAILED);
     let email = str_field(&body, "email").ok_or_else(invalid)?;
     let password = str_field(&body, "password").ok_or_else(invalid)?;
-    let password = Password::for_login(password).map_err(|_| failed())?;
+
+    let account = throttle::account_key(email);
+    let address = throttle::client_address(&req, &state.config.trusted_proxies);
+    throttle::check(&state, &account, &address).await?;
+    let failed = || async {
+        throttle::record_failure(&state, &account, &address).await?;
+        Err::<HttpResponse, _>(ApiError::new(
+            StatusCode::NOT_FOUND,
+            Word::Error,
+            msg::LOGIN_FAILED,
+        ))
+    };
+    let Ok(password) = Password::for_login(password) else {
+        return failed().await;
+    };
 
     let user = match Email::parse(email) {
         Ok(email) => {
@@ -95,8 +113,9 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> Result<HttpRes
         .await?;
     let user = match user {
         Some(user) if verified => user,
-        _ => return Err(failed()),
+        _ => return failed().await,
     };
+    throttle::clear_account(&state, &account).await?;
     if let Some(new_hash) = rehash {
         upgrade_hash(&state, &user, new_hash).await;
     }

@@ -5,9 +5,11 @@ mod helpers;
 
 mod admin;
 
+mod passwords;
 mod robustness;
 mod seed_auth;
 mod seed_user_model;
 mod seed_users;
 mod sessions;
+mod throttle;
 mod unseeded;
