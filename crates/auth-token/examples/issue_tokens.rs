@@ -68,7 +68,9 @@ fn secret_from_env() -> Result<SecretKey, String> {
 fn token_entry(service: &TokenService, user: i32, sid: &str) -> Result<Value, String> {
     let claims = service.claims_for(UserId::new(user), Some(sid), unix_now());
     let token = service.encode(&claims).map_err(|e| e.to_string())?;
-    Ok(json!({ "token": token, "claims": serde_json::to_value(&claims).map_err(|e| e.to_string())? }))
+    Ok(
+        json!({ "token": token, "claims": serde_json::to_value(&claims).map_err(|e| e.to_string())? }),
+    )
 }
 
 fn issue() -> Result<(), String> {
@@ -88,7 +90,10 @@ fn issue() -> Result<(), String> {
     ];
     let mut pems = std::collections::HashMap::new();
     for (alg, _) in algs {
-        pems.insert(alg, generate_private_key_pem(alg).map_err(|e| e.to_string())?);
+        pems.insert(
+            alg,
+            generate_private_key_pem(alg).map_err(|e| e.to_string())?,
+        );
     }
     for (alg, previous_alg) in algs {
         let settings = settings(Some(ISSUER), Some(AUDIENCE));

@@ -107,7 +107,9 @@ mod tests {
 
     #[test]
     fn refuses_others() {
-        for text in ["", "none", "HS384", "ES384", "PS256", "Ed25519", " HS256", "HS256 "] {
+        for text in [
+            "", "none", "HS384", "ES384", "PS256", "Ed25519", " HS256", "HS256 ",
+        ] {
             let err = text.parse::<SigningAlgorithm>().unwrap_err();
             assert_eq!(err, UnknownAlgorithm(text.to_owned()));
         }

@@ -58,10 +58,7 @@ pub(crate) struct PemKey {
 
 /// Reads a PEM private key (PKCS#8 `PRIVATE KEY`, or PKCS#1 `RSA PRIVATE KEY`) or public key
 /// (`PUBLIC KEY`, `RSA PUBLIC KEY`). With `expected`, a key of another type is refused.
-pub(crate) fn read_pem(
-    pem: &[u8],
-    expected: Option<SigningAlgorithm>,
-) -> Result<PemKey, KeyError> {
+pub(crate) fn read_pem(pem: &[u8], expected: Option<SigningAlgorithm>) -> Result<PemKey, KeyError> {
     let unreadable = |why: &str| KeyError::UnreadablePem(why.to_owned());
     let (family, signing, jwk) = match pem_label(pem)? {
         "PRIVATE KEY" | "RSA PRIVATE KEY" => {
@@ -77,6 +74,13 @@ pub(crate) fn read_pem(
                 ));
             };
             check_expected(family, expected)?;
+            // Checked before the backend reads it: aws-lc refuses small keys with its own error.
+            if family == Family::Rsa {
+                match pkcs1_modulus_bits(key.as_bytes()) {
+                    Some(bits) if bits < MIN_RSA_BITS => return Err(KeyError::WeakRsaKey(bits)),
+                    _ => {}
+                }
+            }
             let jwk = Jwk::from_encoding_key(&key, family.algorithm().jwt())
                 .map_err(|e| damaged(family, &e))?;
             (family, Some(key), jwk)
@@ -237,6 +241,39 @@ fn rsa_modulus_bits(n: &str) -> Option<usize> {
     Some((significant.len() - 1) * 8 + (8 - significant[0].leading_zeros() as usize))
 }
 
+/// The modulus size of a PKCS#1 `RSAPrivateKey` (DER: `SEQUENCE { INTEGER version,
+/// INTEGER n, ... }`), or `None` when the DER is not shaped so.
+fn pkcs1_modulus_bits(der: &[u8]) -> Option<usize> {
+    /// One DER TLV: (tag, content, rest).
+    fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let (0x30, body, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x02, _version, rest) = tlv(body)? else {
+        return None;
+    };
+    let (0x02, n, _) = tlv(rest)? else {
+        return None;
+    };
+    rsa_modulus_bits(&URL_SAFE_NO_PAD.encode(n))
+}
+
 /// A public JWK from someone's JWKS, checked: its algorithm, its `kid` (the thumbprint when
 /// absent) and the verification key. `Ok(None)` for a key not meant for signatures
 /// (`use` other than `sig`), which a verifier skips.
@@ -244,7 +281,12 @@ pub(crate) fn read_public_jwk(
     jwk: &Jwk,
 ) -> Result<Option<(SigningAlgorithm, String, DecodingKey)>, KeyError> {
     let invalid = |why: String| KeyError::InvalidJwks(why);
-    let name = jwk.common.key_id.as_deref().unwrap_or("without kid").to_owned();
+    let name = jwk
+        .common
+        .key_id
+        .as_deref()
+        .unwrap_or("without kid")
+        .to_owned();
     match &jwk.common.public_key_use {
         None | Some(PublicKeyUse::Signature) => {}
         Some(_) => return Ok(None),
@@ -295,11 +337,37 @@ mod tests {
     #[test]
     fn modulus_bits() {
         assert_eq!(rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x01])), Some(1));
-        assert_eq!(rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x00, 0x80, 0])), Some(16));
-        assert_eq!(rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0xff; 256])), Some(2048));
-        assert_eq!(rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x7f; 256])), Some(2047));
+        assert_eq!(
+            rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x00, 0x80, 0])),
+            Some(16)
+        );
+        assert_eq!(
+            rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0xff; 256])),
+            Some(2048)
+        );
+        assert_eq!(
+            rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x7f; 256])),
+            Some(2047)
+        );
         assert_eq!(rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0; 4])), None);
         assert_eq!(rsa_modulus_bits("!"), None);
+    }
+
+    #[test]
+    fn pkcs1_modulus() {
+        // SEQUENCE { INTEGER 0, INTEGER 0x00 0x80.. (257 bytes: 2048 bits), INTEGER 3 }
+        let mut n = vec![0x00, 0x80];
+        n.resize(257, 0x01);
+        let mut body = vec![0x02, 0x01, 0x00, 0x02, 0x82, 0x01, 0x01];
+        body.extend_from_slice(&n);
+        body.extend_from_slice(&[0x02, 0x01, 0x03]);
+        let mut der = vec![0x30, 0x82];
+        der.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        der.extend_from_slice(&body);
+        assert_eq!(pkcs1_modulus_bits(&der), Some(2048));
+        assert_eq!(pkcs1_modulus_bits(&der[..10]), None);
+        assert_eq!(pkcs1_modulus_bits(&[]), None);
+        assert_eq!(pkcs1_modulus_bits(&[0x04, 0x00]), None);
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub fn generate_private_key_pem(algorithm: SigningAlgorithm) -> Result<String, K
     let key = crate::asymmetric::read_pem(pem.as_bytes(), Some(algorithm))
         .map_err(|e| KeyError::Generation(format!("the new key does not read back: {e}")))?;
     if key.signing.is_none() {
-        return Err(KeyError::Generation("the new key is not private".to_owned()));
+        return Err(KeyError::Generation(
+            "the new key is not private".to_owned(),
+        ));
     }
     Ok(pem)
 }

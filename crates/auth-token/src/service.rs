@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use users_domain::{Audience, Claims, UserId};
 
 use crate::asymmetric::read_pem;
-use crate::verifier::{VerifyKey, Verifier};
+use crate::verifier::{Verifier, VerifyKey};
 use crate::{IssueError, KeyError, SecretKey, SigningAlgorithm, TokenError};
 
 /// Seconds since the Unix epoch.
@@ -122,7 +122,10 @@ impl TokenService {
                 error: Box::new(error),
             })?;
             // The same key listed twice (or the current key listed as previous) is one key.
-            if keys.iter().any(|k| k.kid.as_deref() == Some(previous.kid.as_str())) {
+            if keys
+                .iter()
+                .any(|k| k.kid.as_deref() == Some(previous.kid.as_str()))
+            {
                 continue;
             }
             keys.push(VerifyKey::new(

@@ -65,9 +65,7 @@ fn keys(alg: SigningAlgorithm) -> &'static [String; 3] {
     match alg {
         SigningAlgorithm::EdDsa => ED.get_or_init(generate),
         SigningAlgorithm::Es256 => EC.get_or_init(generate),
-        SigningAlgorithm::Rs256 => {
-            RSA.get_or_init(|| [RSA_A, RSA_B, RSA_PKCS1].map(str::to_owned))
-        }
+        SigningAlgorithm::Rs256 => RSA.get_or_init(|| [RSA_A, RSA_B, RSA_PKCS1].map(str::to_owned)),
         SigningAlgorithm::Hs256 => unreachable!("no key pair"),
     }
 }
@@ -104,13 +102,7 @@ fn build(
     settings: TokenSettings,
 ) -> Result<TokenService, KeyError> {
     let previous: Vec<Vec<u8>> = previous.iter().map(|p| p.as_bytes().to_vec()).collect();
-    TokenService::new(
-        alg,
-        &secret(),
-        pem.map(str::as_bytes),
-        &previous,
-        settings,
-    )
+    TokenService::new(alg, &secret(), pem.map(str::as_bytes), &previous, settings)
 }
 
 /// A service signing with `pem` (of `alg`'s type) and verifying also with `previous`.
@@ -181,11 +173,7 @@ fn sub(result: Result<Claims, TokenError>) -> Result<UserId, TokenError> {
 fn thumbprint(jwk: &Value) -> String {
     let s = |k: &str| jwk[k].as_str().unwrap().to_owned();
     let canonical = match jwk["kty"].as_str().unwrap() {
-        "OKP" => format!(
-            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
-            s("crv"),
-            s("x")
-        ),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, s("crv"), s("x")),
         "EC" => format!(
             r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
             s("crv"),
@@ -218,7 +206,11 @@ fn each_algorithm_round_trips() {
         assert_eq!(header["kid"].as_str(), s.kid(), "{alg}");
         // The seed's pair works the same.
         let token = s.encode_auth_token(UserId::new(7)).unwrap();
-        assert_eq!(sub(s.decode_auth_token(&token)), Ok(UserId::new(7)), "{alg}");
+        assert_eq!(
+            sub(s.decode_auth_token(&token)),
+            Ok(UserId::new(7)),
+            "{alg}"
+        );
         s.self_test().unwrap();
     }
 }
@@ -233,7 +225,11 @@ fn openssl_made_keys_are_read() {
     ] {
         let s = service(alg, pem, &[]);
         let token = s.encode_auth_token(UserId::new(3)).unwrap();
-        assert_eq!(sub(s.decode_auth_token(&token)), Ok(UserId::new(3)), "{alg}");
+        assert_eq!(
+            sub(s.decode_auth_token(&token)),
+            Ok(UserId::new(3)),
+            "{alg}"
+        );
     }
 }
 
@@ -301,10 +297,7 @@ fn kid_matches_the_rfc7638_example() {
 fn the_same_key_has_the_same_kid_whatever_its_pem_form() {
     let private = service(SigningAlgorithm::Rs256, RSA_B, &[]);
     let with_public = service(SigningAlgorithm::Rs256, RSA_A, &[RSA_B_PUBLIC]);
-    assert_eq!(
-        with_public.jwks()["keys"][1]["kid"].as_str(),
-        private.kid()
-    );
+    assert_eq!(with_public.jwks()["keys"][1]["kid"].as_str(), private.kid());
     let ed = service(SigningAlgorithm::EdDsa, ED25519_OPENSSL, &[]);
     let ed_public = service(SigningAlgorithm::Rs256, RSA_A, &[ED25519_OPENSSL_PUBLIC]);
     assert_eq!(ed_public.jwks()["keys"][1]["kid"].as_str(), ed.kid());
@@ -323,7 +316,11 @@ fn a_token_signed_with_a_previous_key_verifies() {
         let token = old.encode_session_token(UserId::new(42), "s").unwrap();
 
         let rotated = service(alg, current(alg), &[previous(alg)]);
-        assert_eq!(sub(rotated.decode_auth_token(&token)), Ok(UserId::new(42)), "{alg}");
+        assert_eq!(
+            sub(rotated.decode_auth_token(&token)),
+            Ok(UserId::new(42)),
+            "{alg}"
+        );
         // The rotated service signs with the new key only.
         let fresh = rotated.encode_auth_token(UserId::new(1)).unwrap();
         assert_eq!(header_of(&fresh)["kid"].as_str(), rotated.kid(), "{alg}");
@@ -364,22 +361,38 @@ fn a_rotation_may_change_the_algorithm() {
 #[test]
 fn a_previous_key_may_be_a_public_key() {
     for (alg, private, public) in [
-        (SigningAlgorithm::EdDsa, ED25519_OPENSSL, ED25519_OPENSSL_PUBLIC),
+        (
+            SigningAlgorithm::EdDsa,
+            ED25519_OPENSSL,
+            ED25519_OPENSSL_PUBLIC,
+        ),
         (SigningAlgorithm::Es256, P256_OPENSSL, P256_OPENSSL_PUBLIC),
         (SigningAlgorithm::Rs256, RSA_B, RSA_B_PUBLIC),
     ] {
         let token = service(alg, private, &[])
             .encode_auth_token(UserId::new(8))
             .unwrap();
-        let s = service(SigningAlgorithm::EdDsa, current(SigningAlgorithm::EdDsa), &[public]);
-        assert_eq!(sub(s.decode_auth_token(&token)), Ok(UserId::new(8)), "{alg}");
+        let s = service(
+            SigningAlgorithm::EdDsa,
+            current(SigningAlgorithm::EdDsa),
+            &[public],
+        );
+        assert_eq!(
+            sub(s.decode_auth_token(&token)),
+            Ok(UserId::new(8)),
+            "{alg}"
+        );
     }
 }
 
 #[test]
 fn a_key_listed_twice_is_published_once() {
     let alg = SigningAlgorithm::EdDsa;
-    let s = service(alg, current(alg), &[current(alg), previous(alg), previous(alg)]);
+    let s = service(
+        alg,
+        current(alg),
+        &[current(alg), previous(alg), previous(alg)],
+    );
     assert_eq!(s.jwks()["keys"].as_array().unwrap().len(), 2);
 }
 
@@ -422,7 +435,11 @@ fn a_forged_kid_naming_our_key_is_refused() {
         );
         // Control: the same construction with our key is accepted.
         let genuine = signed_with(alg, current(alg), s.kid());
-        assert_eq!(sub(s.decode_auth_token(&genuine)), Ok(UserId::new(42)), "{alg}");
+        assert_eq!(
+            sub(s.decode_auth_token(&genuine)),
+            Ok(UserId::new(42)),
+            "{alg}"
+        );
     }
 }
 
@@ -431,7 +448,11 @@ fn without_kid_only_the_current_key_is_tried() {
     for alg in ASYMMETRIC {
         let s = service(alg, current(alg), &[previous(alg)]);
         let by_current = signed_with(alg, current(alg), None);
-        assert_eq!(sub(s.decode_auth_token(&by_current)), Ok(UserId::new(42)), "{alg}");
+        assert_eq!(
+            sub(s.decode_auth_token(&by_current)),
+            Ok(UserId::new(42)),
+            "{alg}"
+        );
         let by_previous = signed_with(alg, previous(alg), None);
         assert_eq!(
             sub(s.decode_auth_token(&by_previous)),
@@ -513,7 +534,10 @@ fn a_header_alg_other_than_the_keys_is_refused() {
     let s = service(
         SigningAlgorithm::EdDsa,
         current(SigningAlgorithm::EdDsa),
-        &[current(SigningAlgorithm::Es256), current(SigningAlgorithm::Rs256)],
+        &[
+            current(SigningAlgorithm::Es256),
+            current(SigningAlgorithm::Rs256),
+        ],
     );
     let jwks = s.jwks();
     let kid_of = |alg: SigningAlgorithm| {
@@ -589,7 +613,9 @@ fn asymmetric_services_keep_every_check() {
             Err(TokenError::Invalid("too long"))
         );
         // Payload swapped after signing.
-        let evil = b64(json!({ "sub": "2", "iat": now, "exp": now + 60 }).to_string().as_bytes());
+        let evil = b64(json!({ "sub": "2", "iat": now, "exp": now + 60 })
+            .to_string()
+            .as_bytes());
         assert_eq!(
             sub(s.decode_auth_token(&format!("{h}.{evil}.{sig}"))),
             Err(TokenError::Invalid("signature")),
@@ -735,7 +761,9 @@ fn hs256_through_new_ignores_pems() {
         Ok(UserId::new(9))
     );
     // And an EdDSA token signed with the ignored key is refused.
-    let eddsa = service(alg, current(alg), &[]).encode_auth_token(UserId::new(9)).unwrap();
+    let eddsa = service(alg, current(alg), &[])
+        .encode_auth_token(UserId::new(9))
+        .unwrap();
     assert_eq!(
         sub(s.decode_auth_token(&eddsa)),
         Err(TokenError::Invalid("algorithm"))
@@ -792,7 +820,10 @@ fn a_key_of_the_wrong_type_is_refused() {
             other => panic!("{alg}: {other:?}"),
         }
         let text = err.to_string();
-        assert!(text.contains(alg.as_str()) && text.contains(found), "{text}");
+        assert!(
+            text.contains(alg.as_str()) && text.contains(found),
+            "{text}"
+        );
     }
 }
 
@@ -876,7 +907,13 @@ fn a_weak_rsa_key_is_refused() {
 #[test]
 fn a_bad_previous_key_is_named_by_its_position() {
     let alg = SigningAlgorithm::EdDsa;
-    let err = build(alg, Some(current(alg)), &[previous(alg), "garbage"], settings()).unwrap_err();
+    let err = build(
+        alg,
+        Some(current(alg)),
+        &[previous(alg), "garbage"],
+        settings(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, KeyError::PreviousKey { index: 2, error } if matches!(**error, KeyError::UnreadablePem(_))),
         "{err:?}"
@@ -920,17 +957,29 @@ fn jwks_verifier_refuses_others() {
         let stranger = service(alg, unknown(alg), &[])
             .encode_auth_token(UserId::new(1))
             .unwrap();
-        assert_eq!(sub(v.decode(&stranger)), Err(TokenError::Invalid("unknown key")));
+        assert_eq!(
+            sub(v.decode(&stranger)),
+            Err(TokenError::Invalid("unknown key"))
+        );
         let forged = signed_with(alg, unknown(alg), s.kid());
-        assert_eq!(sub(v.decode(&forged)), Err(TokenError::Invalid("signature")));
+        assert_eq!(
+            sub(v.decode(&forged)),
+            Err(TokenError::Invalid("signature"))
+        );
         let hs = hmac_token(SECRET, &json!({ "alg": "HS256", "kid": s.kid() }));
         assert_eq!(sub(v.decode(&hs)), Err(TokenError::Invalid("algorithm")));
         let hs = hs256_service().encode_auth_token(UserId::new(1)).unwrap();
         assert_eq!(sub(v.decode(&hs)), Err(TokenError::Invalid("algorithm")));
         let mut c = s.claims_for(UserId::new(1), None, now() - 100);
         c.exp = now() - 1;
-        assert_eq!(sub(v.decode(&s.encode(&c).unwrap())), Err(TokenError::Expired));
-        assert_eq!(sub(v.decode("a.b.c")), Err(TokenError::Invalid("claims not an object")));
+        assert_eq!(
+            sub(v.decode(&s.encode(&c).unwrap())),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            sub(v.decode("a.b.c")),
+            Err(TokenError::Invalid("claims not an object"))
+        );
     }
 }
 
@@ -969,7 +1018,11 @@ fn jwks_verifier_reads_keys_without_kid_or_alg() {
     ] });
     let v = JwksVerifier::from_jwks_json(&jwks.to_string(), &settings()).unwrap();
     let kids: Vec<&str> = v.keys().map(|(k, _)| k).collect();
-    assert_eq!(kids, [s.kid().unwrap()], "enc key skipped, kid = thumbprint");
+    assert_eq!(
+        kids,
+        [s.kid().unwrap()],
+        "enc key skipped, kid = thumbprint"
+    );
     let token = s.encode_auth_token(UserId::new(2)).unwrap();
     assert_eq!(sub(v.decode(&token)), Ok(UserId::new(2)));
     // A token without kid is checked against the first key.
@@ -979,7 +1032,11 @@ fn jwks_verifier_reads_keys_without_kid_or_alg() {
 
 #[test]
 fn jwks_verifier_refuses_unusable_documents() {
-    let ed = service(SigningAlgorithm::EdDsa, current(SigningAlgorithm::EdDsa), &[]);
+    let ed = service(
+        SigningAlgorithm::EdDsa,
+        current(SigningAlgorithm::EdDsa),
+        &[],
+    );
     let good = ed.jwks()["keys"][0].clone();
     let with = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
         let mut k = good.clone();
@@ -999,11 +1056,34 @@ fn jwks_verifier_refuses_unusable_documents() {
                 .to_string(),
             "symmetric",
         ),
-        (with(&|k| { k.insert("alg".into(), json!("RS256")); }), "\"alg\" is RS256"),
-        (with(&|k| { k.insert("alg".into(), json!("HS256")); }), "\"alg\" is HS256"),
-        (with(&|k| { k.insert("crv".into(), json!("Ed448")); }), "unsupported"),
-        (with(&|k| { k.insert("x".into(), json!("AAAA")); }), "parameters"),
-        (json!({ "keys": [good.clone(), good.clone()] }).to_string(), "duplicate kid"),
+        (
+            with(&|k| {
+                k.insert("alg".into(), json!("RS256"));
+            }),
+            "\"alg\" is RS256",
+        ),
+        (
+            with(&|k| {
+                k.insert("alg".into(), json!("HS256"));
+            }),
+            "\"alg\" is HS256",
+        ),
+        (
+            with(&|k| {
+                k.insert("crv".into(), json!("Ed448"));
+            }),
+            "unsupported",
+        ),
+        (
+            with(&|k| {
+                k.insert("x".into(), json!("AAAA"));
+            }),
+            "parameters",
+        ),
+        (
+            json!({ "keys": [good.clone(), good.clone()] }).to_string(),
+            "duplicate kid",
+        ),
         (json!({ "keys": [weak_rsa] }).to_string(), "1024 bits"),
     ] {
         let err = JwksVerifier::from_jwks_json(&doc, &settings()).unwrap_err();
