@@ -63,7 +63,7 @@ pub(crate) fn read_pem(pem: &[u8], expected: Option<SigningAlgorithm>) -> Result
     let (family, signing, jwk) = match pem_label(pem)? {
         "PRIVATE KEY" | "RSA PRIVATE KEY" => {
             let (family, key) = if let Ok(key) = EncodingKey::from_ed_pem(pem) {
-                (Family::Ed25519, key)
+                (Family::Ed25519, ed25519_pkcs8_v1(key))
             } else if let Ok(key) = EncodingKey::from_ec_pem(pem) {
                 (Family::Ec, key)
             } else if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
@@ -138,6 +138,36 @@ pub(crate) fn read_pem(pem: &[u8], expected: Option<SigningAlgorithm>) -> Result
         kid,
         signing,
     })
+}
+
+/// RFC 8410 PKCS#8 v1 envelope of an Ed25519 private key: 16 fixed bytes, then the seed.
+pub(crate) const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// An Ed25519 key in the PKCS#8 v1 form jsonwebtoken reads. A v2 key (RFC 5958
+/// `OneAsymmetricKey`, which appends the public key, as ring and aws-lc write them) is
+/// rewritten to v1 from its seed; the public key is derived from the seed again anyway.
+fn ed25519_pkcs8_v1(key: EncodingKey) -> EncodingKey {
+    // SEQUENCE (short length) { INTEGER 1, AlgorithmIdentifier { id-Ed25519 },
+    // OCTET STRING { OCTET STRING seed }, [1] public key }
+    const V2_BODY_PREFIX: [u8; 14] = [
+        0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+    ];
+    let der = key.as_bytes();
+    match der {
+        [0x30, len, body @ ..] if usize::from(*len) == body.len() => {
+            match body.strip_prefix(&V2_BODY_PREFIX[..]) {
+                Some(rest) if rest.len() > 32 => {
+                    let mut v1 = ED25519_PKCS8_V1_PREFIX.to_vec();
+                    v1.extend_from_slice(&rest[..32]);
+                    EncodingKey::from_ed_der(&v1)
+                }
+                _ => key,
+            }
+        }
+        _ => key,
+    }
 }
 
 /// The label of the first PEM block: `PRIVATE KEY` for `-----BEGIN PRIVATE KEY-----`.

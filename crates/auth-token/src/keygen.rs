@@ -79,16 +79,11 @@ mod backend {
         let der = match algorithm {
             SigningAlgorithm::Hs256 => return Err(KeyError::NoKeyPair),
             SigningAlgorithm::EdDsa => {
-                // RFC 8410: an Ed25519 private key is its 32-byte seed, in a fixed PKCS#8 v1
-                // envelope (the form jsonwebtoken reads; v2 adds the public key).
-                const PKCS8_V1_ED25519_PREFIX: [u8; 16] = [
-                    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04,
-                    0x22, 0x04, 0x20,
-                ];
-                let mut der = PKCS8_V1_ED25519_PREFIX.to_vec();
-                der.resize(PKCS8_V1_ED25519_PREFIX.len() + 32, 0);
-                getrandom::fill(&mut der[PKCS8_V1_ED25519_PREFIX.len()..])
-                    .map_err(|e| failed(&e))?;
+                // RFC 8410: the 32-byte seed in a fixed PKCS#8 v1 envelope.
+                let prefix = crate::asymmetric::ED25519_PKCS8_V1_PREFIX;
+                let mut der = prefix.to_vec();
+                der.resize(prefix.len() + 32, 0);
+                getrandom::fill(&mut der[prefix.len()..]).map_err(|e| failed(&e))?;
                 return Ok(der);
             }
             SigningAlgorithm::Es256 => p256::SecretKey::try_generate_from_rng(&mut OsRng)

@@ -1091,3 +1091,78 @@ fn jwks_verifier_refuses_unusable_documents() {
         assert!(err.to_string().contains(why), "{doc}: {err}");
     }
 }
+
+#[test]
+fn an_ed25519_pkcs8_v2_key_is_read() {
+    // ring and aws-lc write Ed25519 keys as PKCS#8 v2 (the public key appended). Built here
+    // from the OpenSSL v1 fixture: same seed, so the same key and kid.
+    use base64::engine::general_purpose::STANDARD;
+    let body: String = ED25519_OPENSSL
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let v1 = STANDARD.decode(body).unwrap();
+    assert_eq!(v1.len(), 48);
+    let seed = &v1[16..];
+    let v1_service = service(SigningAlgorithm::EdDsa, ED25519_OPENSSL, &[]);
+    let x = v1_service.jwks()["keys"][0]["x"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public = URL_SAFE_NO_PAD.decode(x).unwrap();
+    let mut v2 = vec![
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    v2.extend_from_slice(seed);
+    v2.extend_from_slice(&[0x81, 0x21, 0x00]);
+    v2.extend_from_slice(&public);
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(&v2)
+    );
+    let v2_service = service(SigningAlgorithm::EdDsa, &pem, &[]);
+    assert_eq!(v2_service.kid(), v1_service.kid());
+    let token = v2_service.encode_auth_token(UserId::new(11)).unwrap();
+    assert_eq!(
+        sub(v1_service.decode_auth_token(&token)),
+        Ok(UserId::new(11))
+    );
+}
+
+#[test]
+fn keys_embedded_in_the_header_are_ignored() {
+    // A token carrying its own key (`jwk`, `jku`, `x5u`) is checked with our keys only.
+    for alg in ASYMMETRIC {
+        let s = service(alg, current(alg), &[]);
+        let stranger = service(alg, unknown(alg), &[]);
+        let stranger_jwk = stranger.jwks()["keys"][0].clone();
+        let (jwt_alg, key) = match alg {
+            SigningAlgorithm::EdDsa => (
+                Algorithm::EdDSA,
+                EncodingKey::from_ed_pem(unknown(alg).as_bytes()),
+            ),
+            SigningAlgorithm::Es256 => (
+                Algorithm::ES256,
+                EncodingKey::from_ec_pem(unknown(alg).as_bytes()),
+            ),
+            _ => (
+                Algorithm::RS256,
+                EncodingKey::from_rsa_pem(unknown(alg).as_bytes()),
+            ),
+        };
+        for kid in [None, s.kid()] {
+            let mut header = Header::new(jwt_alg);
+            header.kid = kid.map(str::to_owned);
+            header.jwk = Some(serde_json::from_value(stranger_jwk.clone()).unwrap());
+            header.jku = Some("https://evil.test/jwks.json".into());
+            header.x5u = Some("https://evil.test/cert.pem".into());
+            let token = jsonwebtoken::encode(&header, &claims(), key.as_ref().unwrap()).unwrap();
+            assert_eq!(
+                sub(s.decode_auth_token(&token)),
+                Err(TokenError::Invalid("signature")),
+                "{alg} kid {kid:?}"
+            );
+        }
+    }
+}
