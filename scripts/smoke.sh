@@ -25,7 +25,7 @@ fail() {
 }
 
 env -i PATH="$PATH" APP_ENV=development DATABASE_URL="$work/smoke.db" PORT="$port" \
-    RUST_LOG=info "$bin" serve >"$work/log" 2>&1 &
+    REQUEST_TIMEOUT_SECONDS=2 RUST_LOG=info "$bin" serve >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
     curl -fs "$base/ping" >/dev/null 2>&1 && break
@@ -119,6 +119,18 @@ code="$(curl -s -o /dev/null -w '%{http_code}' -H @"$work/big-header" "$base/pin
 case "$code" in 4?? | 000) echo "ok: $last -> $code" ;; *) fail "$last: got $code" ;; esac
 request GET /ping
 expect 200 status=success "message=pong!"
+
+last="slow body"
+python3 -c 'import json; print(json.dumps({"username": "s", "email": "s@t.io", "password": "x" * 3000}))' >"$work/slow.json"
+start=$(date +%s)
+code="$(curl -s -o "$work/body" -w '%{http_code}' --max-time 20 --limit-rate 200 -X POST "$base/auth/register" \
+    -H 'Content-Type: application/json' --data-binary @"$work/slow.json" || true)"
+body="$(cat "$work/body" 2>/dev/null || true)"
+elapsed=$(( $(date +%s) - start ))
+[ "$code" = 408 ] || fail "$last: got $code after ${elapsed}s: $body"
+[ "$body" = '{"message":"Request timeout.","status":"error"}' ] || fail "$last: body $body"
+[ "$elapsed" -le 8 ] || fail "$last: cut off after ${elapsed}s"
+echo "ok: $last -> 408 after ${elapsed}s"
 
 last="SIGTERM"
 kill -TERM "$pid"

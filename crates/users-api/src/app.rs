@@ -11,6 +11,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, Error, web};
 
 use crate::config::CorsOrigins;
+use crate::metrics;
 use crate::routes::{auth, ops, users};
 use crate::state::AppState;
 
@@ -43,6 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let resource =
         |path: &str| web::resource(path).default_service(web::to(ops::method_not_allowed));
     cfg.service(resource("/ping").route(web::get().to(ops::ping)))
+        .service(resource("/health").route(web::get().to(ops::health)))
+        .service(resource("/ready").route(web::get().to(ops::ready)))
+        .service(resource("/openapi.json").route(web::get().to(ops::openapi_json)))
+        .service(resource("/docs").route(web::get().to(ops::docs)))
+        .service(resource(ops::DOCS_ASSET_PATH).route(web::get().to(ops::docs_asset)))
         .service(
             resource("/users")
                 .route(web::get().to(users::list))
@@ -60,7 +66,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/auth/logout/all").route(web::post().to(auth::logout_all)))
         .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
         .service(resource("/auth/password").route(web::put().to(auth::change_password)))
-        .service(resource("/auth/status").route(web::get().to(auth::status)));
+        .service(resource("/auth/status").route(web::get().to(auth::status)))
+        .service(resource("/metrics").route(web::get().to(metrics::metrics)))
+        .service(resource("/.well-known/jwks.json").route(web::get().to(metrics::jwks)));
 }
 
 fn cors(origins: &CorsOrigins) -> Cors {
@@ -95,6 +103,7 @@ async fn log_request(
     let started = Instant::now();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let method = req.method().clone();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     let mut res = next.call(req).await?;
     let route = res
         .request()
@@ -104,12 +113,18 @@ async fn log_request(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_request(method.as_str(), &route, status, elapsed);
+    }
     tracing::info!(
         request_id = %id,
         method = %method,
         route = %route,
         status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed * 1000.0,
         "request"
     );
     Ok(res)

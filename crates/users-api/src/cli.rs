@@ -49,6 +49,21 @@ enum Command {
     },
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Copy users (ids, hashes, flags, dates) from the Flask service's database; idempotent.
+    ImportFlask {
+        /// The Flask service's database URL (postgres://... or a SQLite file).
+        #[arg(long)]
+        from: String,
+    },
+    /// Write a new PEM private key for JWT_PRIVATE_KEY_FILE (stdout, or --out with mode 0600).
+    Keygen {
+        /// eddsa (Ed25519), es256 (P-256) or rs256 (RSA).
+        #[arg(long)]
+        algorithm: auth_token::SigningAlgorithm,
+        /// Write to this file (created, never overwritten) instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// A failure of a command: its message, and the exit code (2 for bad configuration or usage).
@@ -63,6 +78,16 @@ impl<E: std::error::Error> From<E> for Failure {
 /// Runs the command line; the process exits with the returned code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Keygen { algorithm, out }) = &cli.command {
+        // Needs no configuration, so it works before one exists.
+        return match keygen(*algorithm, out.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Failure(code, message)) => {
+                eprintln!("users-api: {message}");
+                ExitCode::from(code)
+            }
+        };
+    }
     // `.env` first; variables already in the environment win.
     let _ = dotenvy::dotenv();
     let config = match Config::from_env() {
@@ -87,6 +112,8 @@ pub fn run() -> ExitCode {
             print!("{}", config.render());
             Ok(())
         }
+        Command::Keygen { .. } => Ok(()),
+        Command::ImportFlask { from } => import_flask(&config, &from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,13 +163,14 @@ fn serve(config: Config) -> Result<(), Failure> {
     }
     let pool = open_db(&config)?;
     let (host, port, workers) = (config.host.clone(), config.port, config.workers);
+    let request_timeout = Duration::from_secs(config.request_timeout_secs);
     let state = web::Data::new(AppState::new(config, pool)?);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
             .shutdown_timeout(30)
-            .client_request_timeout(Duration::from_secs(10))
+            .client_request_timeout(request_timeout)
             .bind((host.as_str(), port))
             .map_err(|e| Failure(1, format!("cannot listen on {host}:{port}: {e}")))?;
         for addr in server.addrs() {
@@ -195,6 +223,47 @@ fn seed_db(config: &Config) -> Result<(), Failure> {
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
+}
+
+fn keygen(
+    algorithm: auth_token::SigningAlgorithm,
+    out: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let pem = auth_token::generate_private_key_pem(algorithm)
+        .map_err(|e| Failure(2, format!("keygen: {e}")))?;
+    match out {
+        None => {
+            print!("{pem}");
+            Ok(())
+        }
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .map_err(|e| Failure(1, format!("cannot create {}: {e}", path.display())))?;
+            file.write_all(pem.as_bytes())?;
+            eprintln!(
+                "wrote a {} private key to {}",
+                algorithm.as_str(),
+                path.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn import_flask(config: &Config, from: &str) -> Result<(), Failure> {
+    let mut source = users_db::DbConnection::open(from)
+        .map_err(|e| Failure(2, format!("invalid --from: {}", ErrorChain(&e))))?;
+    let pool = open_db(config)?;
+    let mut target = users_db::get_conn(&pool)?;
+    let report = crate::import::import_users(&mut source, &mut target)?;
+    println!("import-flask: {report}");
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use auth_token::{SecretKey, TokenSettings};
+use auth_token::{KeyError, SecretKey, SigningAlgorithm, TokenService, TokenSettings};
 use users_domain::{HashCost, PasswordPolicy};
 
 /// Shortest `SECRET_KEY` production accepts, in bytes.
@@ -81,6 +81,30 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
+/// A PEM key file, read once. `Debug` shows the path only.
+#[derive(Clone)]
+pub struct KeyFile {
+    /// Where it was read from.
+    pub path: String,
+    /// The PEM bytes.
+    pub pem: Vec<u8>,
+}
+
+impl fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFile({})", self.path)
+    }
+}
+
+fn read_key_file(variable: &'static str, path: &str) -> Result<KeyFile, ConfigError> {
+    std::fs::read(path)
+        .map(|pem| KeyFile {
+            path: path.to_owned(),
+            pem,
+        })
+        .map_err(|e| ConfigError::new(variable, format!("cannot read {path:?}: {e}")))
+}
+
 /// The effective configuration of one process.
 #[derive(Clone)]
 pub struct Config {
@@ -94,6 +118,12 @@ pub struct Config {
     pub secret_generated: bool,
     /// Token lifetime, issuer and audience.
     pub token: TokenSettings,
+    /// `JWT_ALGORITHM`.
+    pub jwt_algorithm: SigningAlgorithm,
+    /// `JWT_PRIVATE_KEY_FILE`, read at start-up.
+    pub jwt_private_key: Option<KeyFile>,
+    /// `JWT_PREVIOUS_KEY_FILES`, read at start-up.
+    pub jwt_previous_keys: Vec<KeyFile>,
     /// Argon2id cost for new hashes.
     pub hash_cost: HashCost,
     /// Rules for new passwords.
@@ -119,6 +149,9 @@ pub struct Config {
     /// `REFRESH_REUSE_GRACE_SECONDS`: how long the immediate predecessor of a refresh token
     /// still yields the same successor.
     pub refresh_reuse_grace_secs: u32,
+    /// `REQUEST_TIMEOUT_SECONDS`: the longest a client may take to send its request head,
+    /// and, separately, its body.
+    pub request_timeout_secs: u64,
     /// Failed-login throttling.
     pub throttle: ThrottleConfig,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
@@ -214,6 +247,37 @@ impl Config {
             issuer: get("JWT_ISSUER"),
             audience: get("JWT_AUDIENCE"),
         };
+        let jwt_algorithm = match get("JWT_ALGORITHM") {
+            None => SigningAlgorithm::Hs256,
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::new(
+                    "JWT_ALGORITHM",
+                    format!("{v:?} is not HS256, EdDSA, ES256 or RS256"),
+                )
+            })?,
+        };
+        let jwt_private_key = get("JWT_PRIVATE_KEY_FILE")
+            .map(|p| read_key_file("JWT_PRIVATE_KEY_FILE", p.trim()))
+            .transpose()?;
+        if jwt_algorithm.is_asymmetric() && jwt_private_key.is_none() {
+            return Err(ConfigError::new(
+                "JWT_PRIVATE_KEY_FILE",
+                format!(
+                    "is required with JWT_ALGORITHM={} (make one with `users-api keygen`)",
+                    jwt_algorithm.as_str()
+                ),
+            ));
+        }
+        let jwt_previous_keys = get("JWT_PREVIOUS_KEY_FILES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| read_key_file("JWT_PREVIOUS_KEY_FILES", p))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         let hash_cost = HashCost {
             memory_kib: parse_or(&get, "ARGON2_MEMORY_KIB", hash_cost.memory_kib)?,
             iterations: parse_or(&get, "ARGON2_ITERATIONS", hash_cost.iterations)?,
@@ -258,12 +322,15 @@ impl Config {
             return Err(ConfigError::new("DB_POOL_SIZE", "must be at least 1"));
         }
 
-        Ok(Self {
+        let config = Self {
             profile,
             database_url,
             secret_key,
             secret_generated,
             token,
+            jwt_algorithm,
+            jwt_private_key,
+            jwt_previous_keys,
             hash_cost,
             password_policy: PasswordPolicy { min_chars },
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
@@ -276,12 +343,41 @@ impl Config {
             accept_legacy_tokens: parse_bool_or(&get, "ACCEPT_LEGACY_TOKENS", true)?,
             refresh_expiration_days: parse_or(&get, "REFRESH_TOKEN_EXPIRATION_DAYS", 30)?,
             refresh_reuse_grace_secs: parse_or(&get, "REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            request_timeout_secs: parse_or(&get, "REQUEST_TIMEOUT_SECONDS", 10)?,
             throttle: ThrottleConfig {
                 max_per_account: parse_or(&get, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
                 max_per_address: parse_or(&get, "LOGIN_MAX_FAILURES_PER_ADDRESS", 100)?,
                 window_secs: parse_or(&get, "LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
             },
             trusted_proxies: parse_proxies(get("TRUSTED_PROXIES"))?,
+        };
+        // Keys that do not work stop start-up here, naming their variable.
+        config.token_service()?;
+        Ok(config)
+    }
+
+    /// Builds the token service this configuration describes.
+    pub fn token_service(&self) -> Result<TokenService, ConfigError> {
+        let previous: Vec<Vec<u8>> = self
+            .jwt_previous_keys
+            .iter()
+            .map(|k| k.pem.clone())
+            .collect();
+        TokenService::new(
+            self.jwt_algorithm,
+            &self.secret_key,
+            self.jwt_private_key.as_ref().map(|k| k.pem.as_slice()),
+            &previous,
+            self.token.clone(),
+        )
+        .map_err(|e| {
+            let variable = match &e {
+                KeyError::PreviousKey { .. } => "JWT_PREVIOUS_KEY_FILES",
+                KeyError::EmptySecret => "SECRET_KEY",
+                _ if self.jwt_algorithm.is_asymmetric() => "JWT_PRIVATE_KEY_FILE",
+                _ => "SECRET_KEY",
+            };
+            ConfigError::new(variable, e.to_string())
         })
     }
 
@@ -319,6 +415,22 @@ impl Config {
                 "TOKEN_EXPIRATION_SECONDS",
                 self.token.expiration_seconds.to_string(),
             ),
+            ("JWT_ALGORITHM", self.jwt_algorithm.as_str().to_owned()),
+            (
+                "JWT_PRIVATE_KEY_FILE",
+                self.jwt_private_key
+                    .as_ref()
+                    .map(|k| k.path.clone())
+                    .unwrap_or_default(),
+            ),
+            (
+                "JWT_PREVIOUS_KEY_FILES",
+                self.jwt_previous_keys
+                    .iter()
+                    .map(|k| k.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             ("JWT_ISSUER", opt(&self.token.issuer)),
             ("JWT_AUDIENCE", opt(&self.token.audience)),
             ("ARGON2_MEMORY_KIB", self.hash_cost.memory_kib.to_string()),
@@ -355,6 +467,10 @@ impl Config {
             (
                 "REFRESH_REUSE_GRACE_SECONDS",
                 self.refresh_reuse_grace_secs.to_string(),
+            ),
+            (
+                "REQUEST_TIMEOUT_SECONDS",
+                self.request_timeout_secs.to_string(),
             ),
             (
                 "LOGIN_MAX_FAILURES_PER_ACCOUNT",
@@ -571,10 +687,15 @@ mod tests {
             ("REFRESH_TOKEN_EXPIRATION_DAYS", "x"),
             ("TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip"),
             ("LOGIN_FAILURE_WINDOW_SECONDS", "-5"),
+            ("JWT_ALGORITHM", "HS512"),
+            ("JWT_PRIVATE_KEY_FILE", "/nonexistent/key.pem"),
         ] {
             let e = config(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k);
         }
+        // An asymmetric algorithm without its key names the key variable.
+        let e = config(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
+        assert_eq!(e.variable, "JWT_PRIVATE_KEY_FILE");
     }
 
     #[test]

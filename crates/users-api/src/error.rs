@@ -51,6 +51,8 @@ pub mod msg {
     pub const NOT_FOUND: &str = "Not found.";
     /// 405 for a known route with another method.
     pub const METHOD_NOT_ALLOWED: &str = "Method not allowed.";
+    /// 408 for a body sent too slowly.
+    pub const TIMEOUT: &str = "Request timeout.";
     /// 413 for bodies over the limit.
     pub const TOO_LARGE: &str = "Payload too large.";
 }

@@ -27,11 +27,23 @@ fn new_session_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn access_token(state: &AppState, user_id: UserId, sid: &str) -> Result<String, ApiError> {
-    state
+/// A token pair for step `counter` of session `sid`.
+fn issue(
+    state: &AppState,
+    user_id: UserId,
+    sid: &str,
+    counter: i64,
+) -> Result<TokenPair, ApiError> {
+    let access = state
         .tokens
         .encode_session_token(user_id, sid)
-        .map_err(|e| ApiError::internal(&e))
+        .map_err(|e| ApiError::internal(&e))?;
+    state.metrics.issued("access");
+    state.metrics.issued("refresh");
+    Ok(TokenPair {
+        access,
+        refresh: state.refresh.issue(sid, counter),
+    })
 }
 
 /// Opens a session for `user_id` and returns its first token pair.
@@ -43,14 +55,12 @@ pub async fn open(state: &AppState, user_id: UserId) -> Result<TokenPair, ApiErr
     state
         .db(move |conn| users_db::sessions::create(conn, &id, user_id, now, expires))
         .await?;
-    Ok(TokenPair {
-        access: access_token(state, user_id, &sid)?,
-        refresh: state.refresh.issue(&sid, 0),
-    })
+    issue(state, user_id, &sid, 0)
 }
 
 enum Outcome {
     Issued { user_id: UserId, counter: i64 },
+    Reused,
     Refused,
 }
 
@@ -66,10 +76,11 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<TokenPair, ApiErro
         .db(move |conn| decide(conn, &sid, claims.counter, grace))
         .await?;
     match outcome {
-        Outcome::Issued { user_id, counter } => Ok(TokenPair {
-            access: access_token(state, user_id, &claims.sid)?,
-            refresh: state.refresh.issue(&claims.sid, counter),
-        }),
+        Outcome::Issued { user_id, counter } => issue(state, user_id, &claims.sid, counter),
+        Outcome::Reused => {
+            state.metrics.refresh_reuse.inc();
+            Err(refused())
+        }
         Outcome::Refused => Err(refused()),
     }
 }
@@ -116,7 +127,7 @@ fn decide(
             RefreshDecision::Reuse => {
                 users_db::sessions::revoke(conn, sid, now)?;
                 tracing::warn!(user_id = %user_id, "refresh token reuse detected: session revoked");
-                return Ok(Outcome::Refused);
+                return Ok(Outcome::Reused);
             }
         }
     }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use actix_web::web;
 use auth_token::{RefreshTokens, TokenService};
+
+use crate::metrics::Metrics;
 use tokio::sync::Semaphore;
 use users_db::{DbConnection, DbError, DbPool};
 use users_domain::{PasswordHasher, PasswordPolicy};
@@ -25,6 +27,8 @@ pub struct AppState {
     pub refresh: Arc<RefreshTokens>,
     /// Password hashing at the configured cost.
     pub hasher: Arc<PasswordHasher>,
+    /// Prometheus series.
+    pub metrics: Arc<Metrics>,
     /// Bounds concurrent hashing to the number of cores so that a login flood queues
     /// instead of starving the blocking pool that database calls also use.
     hash_permits: Arc<Semaphore>,
@@ -45,7 +49,8 @@ impl AppState {
     /// Builds the state: token service (with its self-test) and password hasher (with its
     /// dummy hash).
     pub fn new(config: Config, pool: DbPool) -> Result<Self, StateError> {
-        let tokens = TokenService::hs256(&config.secret_key, config.token.clone())
+        let tokens = config
+            .token_service()
             .map_err(|e| StateError::Token(e.to_string()))?;
         tokens.self_test().map_err(StateError::Token)?;
         let hasher = PasswordHasher::new(config.hash_cost)?;
@@ -57,6 +62,7 @@ impl AppState {
             tokens: Arc::new(tokens),
             refresh: Arc::new(refresh),
             hasher: Arc::new(hasher),
+            metrics: Arc::new(Metrics::new()),
             hash_permits: Arc::new(Semaphore::new(cores)),
         })
     }
@@ -99,8 +105,9 @@ impl AppState {
         .map_err(|e| ApiError::internal(&e))
     }
 
-    /// Runs CPU-heavy password work on the blocking pool, at most one job per core.
-    pub async fn hashing<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Runs CPU-heavy password work on the blocking pool, at most one job per core; its time
+    /// is recorded as `password_hash_duration_seconds{outcome=op}`.
+    pub async fn hashing<T, F>(&self, op: &'static str, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&PasswordHasher) -> T + Send + 'static,
         T: Send + 'static,
@@ -111,8 +118,14 @@ impl AppState {
             .await
             .map_err(|e| ApiError::internal(&e))?;
         let hasher = Arc::clone(&self.hasher);
-        web::block(move || f(&hasher))
-            .await
-            .map_err(|e| ApiError::internal(&e))
+        let (result, seconds) = web::block(move || {
+            let started = std::time::Instant::now();
+            let result = f(&hasher);
+            (result, started.elapsed().as_secs_f64())
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+        self.metrics.hash_seconds(op, seconds);
+        Ok(result)
     }
 }

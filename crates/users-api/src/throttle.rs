@@ -94,10 +94,14 @@ pub async fn check(state: &AppState, account: &str, address: &str) -> Result<(),
     .flatten()
     .max();
     match wait {
-        Some(secs) => Err(
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, Word::Error, TOO_MANY)
-                .with_header("retry-after", secs.to_string()),
-        ),
+        Some(secs) => {
+            state.metrics.throttled.inc();
+            state.metrics.login("throttled");
+            Err(
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, Word::Error, TOO_MANY)
+                    .with_header("retry-after", secs.to_string()),
+            )
+        }
         None => Ok(()),
     }
 }
@@ -108,6 +112,7 @@ pub async fn record_failure(
     account: &str,
     address: &str,
 ) -> Result<(), ApiError> {
+    state.metrics.login("failure");
     let window = TimeDelta::seconds(i64::from(state.config.throttle.window_secs));
     let (account, address) = (account.to_owned(), address.to_owned());
     state
@@ -121,6 +126,7 @@ pub async fn record_failure(
 
 /// Forgets the account's failures after a successful login.
 pub async fn clear_account(state: &AppState, account: &str) -> Result<(), ApiError> {
+    state.metrics.login("success");
     let account = account.to_owned();
     state
         .db(move |conn| throttle::clear(conn, Scope::Account, &account))

@@ -22,3 +22,10 @@ pub use migrations::{
 };
 pub use transaction::write_transaction;
 pub use users::UserRow;
+
+/// A trivial round trip (`SELECT 1`): `Ok` when the database answers. Readiness probes use
+/// it; a failure is [`DbError::Unavailable`] when the database cannot be reached.
+pub fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
+    use diesel::connection::SimpleConnection as _;
+    conn.batch_execute("SELECT 1").map_err(DbError::from)
+}

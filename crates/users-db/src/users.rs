@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use users_domain::{Email, NewUser, PasswordHash, User, UserId, Username};
 
 use crate::schema::users;
-use crate::{DbConnection, DbError};
+use crate::{DbConnection, DbError, UniqueField};
 
 /// Most rows one listing returns.
 pub const MAX_LIST_LIMIT: i64 = 1000;
@@ -338,6 +338,60 @@ pub fn update(
 pub fn delete(conn: &mut DbConnection, id: UserId) -> Result<bool, DbError> {
     let n = diesel::delete(users::table.find(id.get())).execute(conn)?;
     Ok(n > 0)
+}
+
+/// What importing one user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Inserted with its id.
+    Imported,
+    /// This user is already here with this id and email (an earlier import): left as it is.
+    AlreadyPresent,
+    /// Another user here has this id: not imported.
+    IdTaken,
+    /// Another user here has this username or email: not imported.
+    Conflict(UniqueField),
+}
+
+/// Inserts a user copied from another database, keeping its id, hash, flags and date.
+/// Idempotent: a user already present with the same id and email is left alone.
+pub fn import(conn: &mut DbConnection, user: &User) -> Result<ImportOutcome, DbError> {
+    if let Some(existing) = find_by_id(conn, user.id)? {
+        return Ok(if existing.email.eq_ignore_ascii_case(&user.email) {
+            ImportOutcome::AlreadyPresent
+        } else {
+            ImportOutcome::IdTaken
+        });
+    }
+    let result = diesel::insert_into(users::table)
+        .values((
+            users::id.eq(user.id.get()),
+            users::username.eq(&user.username),
+            users::email.eq(&user.email),
+            users::password.eq(user.password_hash.as_str()),
+            users::active.eq(user.active),
+            users::admin.eq(user.admin),
+            users::created_at.eq(user.created_at),
+        ))
+        .execute(conn);
+    match result.map_err(DbError::from) {
+        Ok(_) => Ok(ImportOutcome::Imported),
+        Err(DbError::Duplicate { field }) => Ok(ImportOutcome::Conflict(field)),
+        Err(e) => Err(e),
+    }
+}
+
+/// After inserts with explicit ids, moves PostgreSQL's identity sequence past the largest id
+/// so the next registration does not collide. SQLite's AUTOINCREMENT follows by itself.
+pub fn sync_id_sequence(conn: &mut DbConnection) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), \
+             COALESCE((SELECT MAX(id) FROM users), 0) + 1, false)",
+        )
+        .execute(pg)?;
+    }
+    Ok(())
 }
 
 /// How many users there are (for `seed-db`, tests and metrics; not used by listings).

@@ -13,7 +13,28 @@ use crate::sessions;
 use crate::state::AppState;
 use crate::throttle;
 
+/// Register
+///
 /// `POST /auth/register`.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    request_body = crate::openapi::RegisterRequest,
+    responses(
+        (status = 201, description = "Registered (active, not admin), with a new session.", body = crate::openapi::TokenResponse,
+            example = json!({"status": "success", "message": "Successfully registered.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
+        (status = 400, description = "A bad body, a field missing or invalid, or a username or email taken.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
+                ("Taken" = (value = json!({"status": "error", "message": msg::USER_EXISTS})))
+            )),
+        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn register(
     state: web::Data<AppState>,
     body: JsonBody,
@@ -41,7 +62,7 @@ pub async fn register(
         return Err(exists());
     }
     let hash = state
-        .hashing(move |h| h.hash(&password))
+        .hashing("hash", move |h| h.hash(&password))
         .await?
         .map_err(|e| ApiError::internal(&e))?;
     let new_user = NewUser::new(username, email, hash);
@@ -65,8 +86,34 @@ pub async fn register(
     ))
 }
 
+/// Log in
+///
 /// `POST /auth/login`. Unknown email and wrong password cost the same hashing time and get
 /// the same answer. `active` is not checked here (the seed issues the token).
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = crate::openapi::LoginRequest,
+    responses(
+        (status = 200, description = "Logged in, with a new session.", body = crate::openapi::TokenResponse,
+            example = json!({"status": "success", "message": "Successfully logged in.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
+        (status = 400, description = "The body is empty, not JSON, not an object, or `email` or `password` is missing or empty.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
+        (status = 404, description = "Unknown email or wrong password (the same answer for both).",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::LOGIN_FAILED})),
+        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 429, description = "Too many failed logins for this account or client address.",
+            body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds until an attempt is allowed again.")),
+            example = json!({"status": "error", "message": throttle::TOO_MANY})),
+        (status = 500, description = "Unexpected failure.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::TRY_AGAIN})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -102,7 +149,7 @@ pub async fn login(
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let (verified, rehash) = state
-        .hashing(move |h| match stored {
+        .hashing("verify", move |h| match stored {
             Some(hash) if h.verify(&password, &hash) => {
                 let rehash = h.needs_rehash(&hash).then(|| h.hash(&password));
                 (true, rehash)
@@ -158,8 +205,31 @@ fn logged_out() -> HttpResponse {
     )
 }
 
+/// Log out
+///
 /// `GET /auth/logout`: revokes the caller's session, so its access tokens are refused.
 /// A legacy token (no `sid`) has no session to revoke.
+#[utoipa::path(
+    get,
+    path = "/auth/logout",
+    tag = "auth",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's session is revoked.", body = crate::openapi::MessageResponse,
+            example = json!({"status": "success", "message": "Successfully logged out."})),
+        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
+                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
+                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
+                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
+            )),
+        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn logout(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -170,7 +240,30 @@ pub async fn logout(
     Ok(logged_out())
 }
 
+/// Log out everywhere
+///
 /// `POST /auth/logout/all`: revokes every session of the caller.
+#[utoipa::path(
+    post,
+    path = "/auth/logout/all",
+    tag = "auth",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Every session of the caller is revoked.", body = crate::openapi::MessageResponse,
+            example = json!({"status": "success", "message": "Successfully logged out."})),
+        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
+                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
+                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
+                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
+            )),
+        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn logout_all(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -179,7 +272,27 @@ pub async fn logout_all(
     Ok(logged_out())
 }
 
+/// Refresh the tokens
+///
 /// `POST /auth/refresh`: a new access token and the next refresh token of the session.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body = crate::openapi::RefreshRequest,
+    responses(
+        (status = 200, description = "A new access token and the next refresh token of the session.", body = crate::openapi::TokenResponse,
+            example = json!({"status": "success", "message": "Token refreshed.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
+        (status = 400, description = "The body is empty, not JSON, not an object, or `refresh_token` is missing or empty.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
+        (status = 401, description = "An unknown, expired or revoked refresh token, or a reused one (which revokes the session).",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": "Invalid refresh token. Please log in again."})),
+        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
     let body = body.object(Word::Error)?;
     let token =
@@ -196,8 +309,39 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpR
     ))
 }
 
+/// Change the password
+///
 /// `PUT /auth/password`: checks the old password, stores the new one, and revokes every
 /// other session of the user (the caller's stays).
+#[utoipa::path(
+    put,
+    path = "/auth/password",
+    tag = "auth",
+    request_body = crate::openapi::PasswordChangeRequest,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Changed; every other session of the user is revoked.", body = crate::openapi::MessageResponse,
+            example = json!({"status": "success", "message": "Password updated."})),
+        (status = 400, description = "A bad body, a field missing, a new password outside the policy, or a wrong old password.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
+                ("Wrong old password" = (value = json!({"status": "error", "message": "Old password is incorrect."})))
+            )),
+        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
+                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
+                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
+                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
+            )),
+        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
+        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn change_password(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -212,7 +356,7 @@ pub async fn change_password(
     let old = Password::for_login(old).ok();
     let stored = caller.user.password_hash.clone();
     let new_hash = state
-        .hashing(move |h| match old {
+        .hashing("verify", move |h| match old {
             Some(old) if h.verify(&old, &stored) => Some(h.hash(&new)),
             _ => None,
         })
@@ -245,7 +389,29 @@ pub async fn change_password(
     ))
 }
 
+/// The caller
+///
 /// `GET /auth/status`.
+#[utoipa::path(
+    get,
+    path = "/auth/status",
+    tag = "auth",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The authenticated user.", body = crate::openapi::StatusResponse),
+        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
+                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
+                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
+                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
+            )),
+        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn status(caller: AuthUser) -> HttpResponse {
     let u = caller.user;
     json(

@@ -70,7 +70,22 @@ fn list_query(query_string: &str) -> Option<ListQuery> {
     Some(query)
 }
 
+/// List users
+///
 /// `GET /users?limit=N&after=CURSOR&q=PREFIX`: newest first, keyset paging.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "A page of users, newest first; `next` is the cursor of the following page.", body = crate::openapi::UserListResponse),
+        (status = 400, description = "A `limit` that is not an integer from 1 to 1000, an `after` that is not a cursor of this service, or a `q` over 128 characters.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "fail", "message": msg::INVALID_PAYLOAD})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query =
         list_query(req.query_string()).ok_or_else(|| ApiError::invalid_payload(Word::Fail))?;
@@ -95,7 +110,22 @@ fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, Word::Fail, msg::USER_NOT_FOUND)
 }
 
+/// Get a user
+///
 /// `GET /users/{id}`: 404 for a non-integer or unknown id.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
+    responses(
+        (status = 200, description = "The user.", body = crate::openapi::UserResponse),
+        (status = 404, description = "No such user (or an id that is not a positive integer).",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -115,7 +145,39 @@ pub async fn get(
     ))
 }
 
+/// Create a user (admin)
+///
 /// `POST /users` (admin): auth, admin, body, email taken, fields, created, in that order.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    request_body = crate::openapi::RegisterRequest,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 201, description = "The user was created.", body = crate::openapi::MessageResponse,
+            example = json!({"status": "success", "message": "michael@example.com was added!"})),
+        (status = 400, description = "A bad body, a field missing or invalid, a username taken (`Invalid payload.`), or an email taken.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Invalid payload" = (value = json!({"status": "fail", "message": msg::INVALID_PAYLOAD}))),
+                ("Email taken" = (value = json!({"status": "fail", "message": msg::EMAIL_EXISTS})))
+            )),
+        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive, or a caller who is not an admin.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
+                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
+                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
+                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG}))),
+                ("Not an admin" = (value = json!({"status": "error", "message": msg::NO_PERMISSION})))
+            )),
+        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
+        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -145,7 +207,7 @@ pub async fn create(
         .ok_or_else(invalid)?;
 
     let hash = state
-        .hashing(move |h| h.hash(&password))
+        .hashing("hash", move |h| h.hash(&password))
         .await?
         .map_err(|e| ApiError::internal(&e))?;
     let new_user = NewUser::new(username, email, hash);
@@ -195,8 +257,42 @@ fn user_changes(body: &serde_json::Map<String, Value>) -> Option<UserChanges> {
     (!changes.is_empty()).then_some(changes)
 }
 
+/// Change a user (admin)
+///
 /// `PATCH /users/{id}` (admin): any of `active`, `admin`, `username`, `email`.
 /// Deactivation revokes the user's sessions (a database trigger, so plain SQL does too).
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
+    request_body = crate::openapi::UserUpdateRequest,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The user after the change.", body = crate::openapi::AdminUserResponse),
+        (status = 400, description = "A bad body, no known field, a field of the wrong type or invalid, or a username or email taken.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Invalid payload" = (value = json!({"status": "fail", "message": msg::INVALID_PAYLOAD}))),
+                ("Taken" = (value = json!({"status": "fail", "message": msg::USER_EXISTS})))
+            )),
+        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive, or a caller who is not an admin.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
+                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
+                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
+                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG}))),
+                ("Not an admin" = (value = json!({"status": "error", "message": msg::NO_PERMISSION})))
+            )),
+        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
+        (status = 404, description = "No such user (or an id that is not a positive integer).",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -235,7 +331,34 @@ pub async fn update(
     ))
 }
 
+/// Delete a user (admin)
+///
 /// `DELETE /users/{id}` (admin): the user's sessions go with it (foreign-key cascade).
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The user was deleted.", body = crate::openapi::MessageResponse,
+            example = json!({"status": "success", "message": "User deleted."})),
+        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive, or a caller who is not an admin.", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
+                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
+                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
+                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG}))),
+                ("Not an admin" = (value = json!({"status": "error", "message": msg::NO_PERMISSION})))
+            )),
+        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
+        (status = 404, description = "No such user (or an id that is not a positive integer).",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
+            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: AuthUser,

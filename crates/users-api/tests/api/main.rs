@@ -2,9 +2,12 @@
 //! (SQLite always; PostgreSQL when `DATABASE_TEST_URL` names a server).
 
 mod helpers;
+mod import;
+mod metrics_keys;
 
 mod admin;
 
+mod openapi;
 mod passwords;
 mod robustness;
 mod seed_auth;

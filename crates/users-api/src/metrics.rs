@@ -1,0 +1,224 @@
+//! Prometheus metrics (`GET /metrics`), with the `prometheus-client` crate: request counts
+//! and latency by route and status, login outcomes, tokens issued, refresh reuse, throttled
+//! requests, password-hash time, and database pool state.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a request series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method.
+    pub method: String,
+    /// The matched route pattern (`/users/{id}`), never the raw path.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Labels of a latency series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// HTTP method.
+    pub method: String,
+    /// The matched route pattern.
+    pub route: String,
+}
+
+/// One label: what happened.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    /// `success`, `failure`, `throttled`; `access`, `refresh`; `hash`, `verify`.
+    pub outcome: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~3 s
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
+fn hash_histogram() -> Histogram {
+    // 1 ms .. ~1 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 11))
+}
+
+/// Every series the service exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `http_requests_total{method,route,status}`.
+    pub requests: Family<RequestLabels, Counter>,
+    /// `http_request_duration_seconds{method,route}`.
+    pub latency: HistogramFamily<RouteLabels>,
+    /// `login_attempts_total{outcome}`: success, failure, throttled.
+    pub logins: Family<Outcome, Counter>,
+    /// `tokens_issued_total{outcome}`: access, refresh.
+    pub tokens_issued: Family<Outcome, Counter>,
+    /// `refresh_token_reuse_detected_total`.
+    pub refresh_reuse: Counter,
+    /// `throttled_requests_total`: requests answered 429.
+    pub throttled: Counter,
+    /// `password_hash_duration_seconds{outcome}`: hash, verify.
+    pub hash_time: HistogramFamily<Outcome>,
+    pool_connections: Gauge,
+    pool_idle: Gauge,
+    pool_max: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every series.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        let latency: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route",
+            latency.clone(),
+        );
+        let logins = Family::<Outcome, Counter>::default();
+        registry.register(
+            "login_attempts",
+            "Login attempts by outcome (success, failure, throttled)",
+            logins.clone(),
+        );
+        let tokens_issued = Family::<Outcome, Counter>::default();
+        registry.register(
+            "tokens_issued",
+            "Tokens issued by kind (access, refresh)",
+            tokens_issued.clone(),
+        );
+        let refresh_reuse = Counter::default();
+        registry.register(
+            "refresh_token_reuse_detected",
+            "Reuse of rotated-out refresh tokens (the session was revoked)",
+            refresh_reuse.clone(),
+        );
+        let throttled = Counter::default();
+        registry.register(
+            "throttled_requests",
+            "Requests refused with 429",
+            throttled.clone(),
+        );
+        let hash_time: HistogramFamily<Outcome> =
+            Family::new_with_constructor(hash_histogram as fn() -> Histogram);
+        registry.register(
+            "password_hash_duration_seconds",
+            "Time spent hashing or verifying passwords",
+            hash_time.clone(),
+        );
+        let pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            pool_connections.clone(),
+        );
+        let pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections",
+            pool_idle.clone(),
+        );
+        let pool_max = Gauge::default();
+        registry.register(
+            "db_pool_max_connections",
+            "Most database connections the pool opens",
+            pool_max.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            logins,
+            tokens_issued,
+            refresh_reuse,
+            throttled,
+            hash_time,
+            pool_connections,
+            pool_idle,
+            pool_max,
+        }
+    }
+
+    /// Counts one finished request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Counts a login outcome.
+    pub fn login(&self, outcome: &'static str) {
+        self.logins.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Counts issued tokens.
+    pub fn issued(&self, kind: &'static str) {
+        self.tokens_issued
+            .get_or_create(&Outcome { outcome: kind })
+            .inc();
+    }
+
+    /// Records the time of one hash or verification.
+    pub fn hash_seconds(&self, op: &'static str, seconds: f64) {
+        self.hash_time
+            .get_or_create(&Outcome { outcome: op })
+            .observe(seconds);
+    }
+
+    /// The text exposition, with the pool gauges read now.
+    pub fn render(&self, pool: &users_db::DbPool) -> String {
+        let state = pool.state();
+        self.pool_connections.set(i64::from(state.connections));
+        self.pool_idle.set(i64::from(state.idle_connections));
+        self.pool_max.set(i64::from(pool.max_size()));
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn metrics(state: actix_web::web::Data<crate::AppState>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.pool))
+}
+
+/// `GET /.well-known/jwks.json`: the public keys that verify our tokens (empty for HS256:
+/// a shared secret is never published).
+pub async fn jwks(state: actix_web::web::Data<crate::AppState>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .body(state.tokens.jwks_json().to_owned())
+}

@@ -1,0 +1,184 @@
+//! No password, hash, token or secret ever reaches the log output, at any level.
+//!
+//! Its own test binary, so that it can install a global subscriber that records everything
+//! (TRACE, every target, text and JSON) while a whole session runs through the API.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use serde_json::{Value, json};
+use tracing_subscriber::fmt::MakeWriter;
+use users_api::{AppState, Config};
+use users_db::testing::TestDb;
+
+const SECRET: &str = "log-test-secret-key-0123456789abcdef";
+const PASSWORD: &str = "correct horse battery staple";
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+
+    fn make_writer(&'a self) -> Buffer {
+        self.clone()
+    }
+}
+
+async fn call<S, B>(app: &S, req: TestRequest) -> Value
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let res = test::call_service(app, req.to_request()).await;
+    let body = test::read_body(res).await;
+    serde_json::from_slice(&body).unwrap_or(Value::Null)
+}
+
+fn post(path: &str, body: Value) -> TestRequest {
+    TestRequest::post()
+        .uri(path)
+        .insert_header(("content-type", "application/json"))
+        .set_payload(body.to_string())
+}
+
+#[actix_web::test]
+async fn nothing_secret_reaches_the_log() {
+    let buffer = Buffer::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(buffer.clone())
+        .json()
+        .init();
+
+    let mut secrets: Vec<String> = vec![SECRET.into(), PASSWORD.into(), NEW_PASSWORD.into()];
+    for db in TestDb::all() {
+        let url = db.url().to_owned();
+        let config = Config::from_vars(|k| match k {
+            "APP_ENV" => Some("testing".into()),
+            "DATABASE_TEST_URL" => Some(url.clone()),
+            "SECRET_KEY" => Some(SECRET.into()),
+            "LOGIN_MAX_FAILURES_PER_ACCOUNT" => Some("2".into()),
+            _ => None,
+        })
+        .unwrap();
+        tracing::info!(config = ?config, "config at start-up");
+        let state = web::Data::new(AppState::new(config, db.pool().clone()).unwrap());
+        let app = test::init_service(users_api::build_app(state)).await;
+
+        let reg = call(
+            &app,
+            post(
+                "/auth/register",
+                json!({"username": "logtest", "email": "log@test.com", "password": PASSWORD}),
+            ),
+        )
+        .await;
+        let login = call(
+            &app,
+            post(
+                "/auth/login",
+                json!({"email": "log@test.com", "password": PASSWORD}),
+            ),
+        )
+        .await;
+        let access = login["auth_token"].as_str().unwrap().to_owned();
+        let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+        let refreshed = call(
+            &app,
+            post("/auth/refresh", json!({"refresh_token": refresh})),
+        )
+        .await;
+        // Reuse after the grace window is not needed here; a second refresh still logs.
+        call(
+            &app,
+            post("/auth/refresh", json!({"refresh_token": "forged.0.AAAA"})),
+        )
+        .await;
+        let auth = |req: TestRequest, token: &str| {
+            req.insert_header(("authorization", format!("Bearer {token}")))
+        };
+        call(&app, auth(TestRequest::get().uri("/auth/status"), &access)).await;
+        call(
+            &app,
+            auth(TestRequest::get().uri("/auth/status"), "not.a.token"),
+        )
+        .await;
+        call(
+            &app,
+            auth(
+                TestRequest::put()
+                    .uri("/auth/password")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload(
+                        json!({"old_password": PASSWORD, "new_password": NEW_PASSWORD}).to_string(),
+                    ),
+                &access,
+            ),
+        )
+        .await;
+        for _ in 0..3 {
+            call(
+                &app,
+                post(
+                    "/auth/login",
+                    json!({"email": "log@test.com", "password": PASSWORD}),
+                ),
+            )
+            .await;
+        }
+        call(&app, auth(TestRequest::get().uri("/auth/logout"), &access)).await;
+
+        let user = users_db::users::find_by_email(
+            &mut db.conn(),
+            &users_domain::Email::parse("log@test.com").unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+        secrets.push(user.password_hash.as_str().to_owned());
+        for v in [
+            &reg["auth_token"],
+            &reg["refresh_token"],
+            &refreshed["auth_token"],
+            &refreshed["refresh_token"],
+        ] {
+            secrets.push(v.as_str().unwrap().to_owned());
+        }
+        secrets.push(access);
+        secrets.push(refresh);
+    }
+
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("\"route\":\"/auth/login\""),
+        "the requests were logged:\n{log}"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "secret {secret:?} found in the log"
+        );
+        // Neither the JWT signature alone.
+        if let Some(sig) = secret.rsplit('.').next().filter(|s| s.len() > 20) {
+            assert!(!log.contains(sig), "a signature found in the log");
+        }
+    }
+}

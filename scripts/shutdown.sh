@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Graceful shutdown: SIGTERM while requests are in flight. Every request in flight completes
+# with its normal answer, the process exits 0, and new connections are refused afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+cargo build --release -p users-api --quiet
+work="$(mktemp -d)"
+port="$(free_port)"
+base="http://127.0.0.1:${port}"
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "shutdown: FAIL: $*" >&2; cat "$work/log" >&2 || true; exit 1; }
+
+# A deliberately slow hash (about a second), so that logins are in flight when SIGTERM lands.
+env -i PATH="$PATH" DATABASE_URL="$work/db.sqlite" PORT="$port" WORKERS=2 \
+    ARGON2_MEMORY_KIB=65536 ARGON2_ITERATIONS=12 \
+    target/release/users-api >"$work/log" 2>&1 &
+pid=$!
+wait_ready "$base/health" || fail "service did not start"
+
+curl -fs -o /dev/null -X POST "$base/auth/register" -H 'Content-Type: application/json' \
+    -d '{"username":"u","email":"u@test.com","password":"pw"}' || fail "register"
+
+n=6
+for i in $(seq 1 "$n"); do
+    curl -s -o "$work/out.$i" -w '%{http_code}' --max-time 60 -X POST "$base/auth/login" \
+        -H 'Content-Type: application/json' -d '{"email":"u@test.com","password":"pw"}' \
+        >"$work/code.$i" &
+done
+sleep 0.5
+kill -TERM "$pid"
+wait_start=$(date +%s)
+rc=0
+wait "$pid" || rc=$?
+pid=""
+wait # the curls
+echo "service exited with $rc after $(( $(date +%s) - wait_start )) s"
+[ "$rc" = 0 ] || fail "exit code $rc"
+for i in $(seq 1 "$n"); do
+    code="$(cat "$work/code.$i")"
+    [ "$code" = 200 ] || fail "request $i in flight got $code: $(cat "$work/out.$i")"
+    grep -q '"Successfully logged in."' "$work/out.$i" || fail "request $i body"
+done
+if curl -s -o /dev/null --max-time 2 "$base/ping"; then
+    fail "still accepting after shutdown"
+fi
+echo "shutdown: ${n} requests in flight all completed (200), exit 0, no new connections"
