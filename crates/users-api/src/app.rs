@@ -3,12 +3,12 @@
 use std::time::Instant;
 
 use actix_cors::Cors;
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, Error, web};
+use actix_web::{App, Error, HttpResponse, web};
 
 use crate::config::CorsOrigins;
 use crate::metrics;
@@ -34,6 +34,7 @@ pub fn build_app(
     App::new()
         .app_data(state)
         .wrap(cors)
+        .wrap(from_fn(json_errors))
         .wrap(from_fn(log_request))
         .configure(routes)
         .default_service(web::to(ops::not_found))
@@ -91,6 +92,43 @@ fn cors(origins: &CorsOrigins) -> Cors {
             .iter()
             .fold(cors, |cors, origin| cors.allowed_origin(origin)),
     }
+}
+
+/// The last line of defence for "every body is JSON": an error that a handler did not
+/// render (a framework or CORS refusal) becomes the contract's envelope with its status.
+async fn json_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    // Errors rendered as responses (actix-cors refusals, say) arrive as `Ok`.
+    let res = next.call(req).await?;
+    let is_json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let status = res.status();
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let (req, old) = res.into_parts();
+        let mut new = envelope(status);
+        for (name, value) in old.headers() {
+            if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+                new.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        return Ok(ServiceResponse::new(req, new));
+    }
+    Ok(res.map_into_boxed_body())
+}
+
+fn envelope(status: StatusCode) -> HttpResponse {
+    let word = if status.is_server_error() {
+        "error"
+    } else {
+        "fail"
+    };
+    let message = format!("{}.", status.canonical_reason().unwrap_or("Error"));
+    HttpResponse::build(status).json(serde_json::json!({"status": word, "message": message}))
 }
 
 /// One log line per request, with an id also returned as `X-Request-Id`. Only the method,

@@ -210,6 +210,15 @@ async fn cors_allowed_origins_restricts() {
     let req = get("/ping").insert_header(("origin", "http://evil.example"));
     let r = send(&app, req).await;
     assert!(r.headers.get("access-control-allow-origin").is_none());
+    // A refused preflight is still a JSON answer.
+    let req = TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/auth/login")
+        .insert_header(("origin", "http://evil.example"))
+        .insert_header(("access-control-request-method", "POST"));
+    let r = send(&app, req).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(r.is_json() && r.word() == "fail", "{:?}", r.body);
 }
 
 #[actix_web::test]
