@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -17,6 +18,9 @@ use crate::state::AppState;
 
 /// Largest JSON body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a body may take to arrive when the app has no state (never in the service).
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A request body read as JSON. Extraction only fails for a body over the limit (413), so
 /// handlers check authentication before they look at the body, as the contract orders.
@@ -47,6 +51,13 @@ impl FromRequest for JsonBody {
             .get(actix_web::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        // actix-web's client_request_timeout bounds the request head only; the body gets
+        // the same bound here, so a client trickling its body cannot hold a worker's slot.
+        let timeout = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |state| {
+                Duration::from_secs(state.config.request_timeout_secs)
+            });
         let mut payload = payload.take();
         Box::pin(async move {
             let too_large =
@@ -54,20 +65,30 @@ impl FromRequest for JsonBody {
             if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
                 return Err(too_large());
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let Ok(chunk) = chunk else {
-                    return Ok(Self::Invalid);
-                };
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(too_large());
+            let read = async {
+                let mut body = web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let Ok(chunk) = chunk else {
+                        return Ok(None);
+                    };
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(match serde_json::from_slice::<Value>(&body) {
-                Ok(Value::Object(map)) if !map.is_empty() => Self::Object(map),
-                _ => Self::Invalid,
-            })
+                Ok(Some(body))
+            };
+            let body = actix_web::rt::time::timeout(timeout, read)
+                .await
+                .map_err(|_| {
+                    ApiError::new(StatusCode::REQUEST_TIMEOUT, Word::Error, msg::TIMEOUT)
+                })??;
+            Ok(
+                match body.map(|body| serde_json::from_slice::<Value>(&body)) {
+                    Some(Ok(Value::Object(map))) if !map.is_empty() => Self::Object(map),
+                    _ => Self::Invalid,
+                },
+            )
         })
     }
 }

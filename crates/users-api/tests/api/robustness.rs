@@ -160,3 +160,40 @@ async fn twenty_concurrent_registrations_of_one_email() {
         assert_eq!(users.len(), 1);
     }
 }
+
+#[actix_web::test]
+async fn a_body_that_stops_arriving_gets_408() {
+    use actix_web::test::{TestRequest, call_service, read_body};
+    use actix_web::web::Bytes;
+    use futures_util::{StreamExt as _, stream};
+    use std::time::Duration;
+
+    for t in TestApp::all() {
+        let t = TestApp::with_vars(t.db, &[("REQUEST_TIMEOUT_SECONDS", "1")]);
+        let app = init!(t);
+        // Half a JSON object, then nothing: the client stalls without closing.
+        let chunks = stream::iter([Ok::<_, actix_web::error::PayloadError>(Bytes::from_static(
+            b"{\"username\": \"slow\", ",
+        ))])
+        .chain(stream::pending());
+        let req = TestRequest::post()
+            .uri("/auth/register")
+            .insert_header(("content-type", "application/json"))
+            .to_request();
+        let payload: actix_http::BoxedPayloadStream = Box::pin(chunks);
+        let (req, _) = req.replace_payload(actix_http::Payload::Stream { payload });
+        // A guard against a hang (the bug this test is about), not a timing assertion.
+        let res = actix_web::rt::time::timeout(Duration::from_secs(30), call_service(&app, req))
+            .await
+            .expect("the service must answer a stalled body, not wait for it");
+        let status = res.status().as_u16();
+        let body: Value = serde_json::from_slice(&read_body(res).await).unwrap();
+        assert_eq!(status, 408, "{}: {body}", t.backend());
+        assert_eq!(
+            body,
+            json!({"status": "error", "message": "Request timeout."}),
+            "{}",
+            t.backend()
+        );
+    }
+}
