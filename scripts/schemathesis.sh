@@ -2,11 +2,12 @@
 # Schemathesis against the live service: start the release binary on a free port with a
 # fresh SQLite file, then let schemathesis generate requests from GET /openapi.json and
 # check every response: no 5xx, the documented status codes, content types, headers and
-# body schemas. Three passes:
+# body schemas. Five passes:
 #   1. anonymous, every operation (401/403 paths, public routes, register, login);
-#   2. as an admin, every operation but the ones that end the admin's session
-#      (the admin API's success paths);
-#   3. as an ordinary user, the session routes (status, password, logout, logout/all).
+#   2. as an admin, every operation but the ones that can end the admin's session
+#      (the admin API's success paths), then PATCH and DELETE with a fresh admin token;
+#   3. as an ordinary user, status and password change, then logout and logout/all with a
+#      fresh token.
 # Exits non-zero on any failure.
 #
 # Environment: SCHEMATHESIS_EXAMPLES (per operation and pass, default 40),
@@ -97,12 +98,18 @@ pass() { # name, then extra st arguments
     fi
 }
 
-session_ops=(--include-path /auth/status --include-path /auth/password
-    --include-path /auth/logout --include-path /auth/logout/all)
+# Operations that end the caller's session (or its rights) run in passes of their own, last,
+# with a fresh token, so that the passes before them test with a token that stays valid.
 pass anonymous
 pass admin -H "Authorization: Bearer $admin_token" \
+    --exclude-method PATCH --exclude-method DELETE \
     --exclude-path /auth/password --exclude-path /auth/logout --exclude-path /auth/logout/all
-pass user -H "Authorization: Bearer $user_token" "${session_ops[@]}"
+pass admin-writes -H "Authorization: Bearer $(login st-admin@example.com admin-password)" \
+    --include-method PATCH --include-method DELETE
+pass user -H "Authorization: Bearer $user_token" \
+    --include-path /auth/status --include-path /auth/password
+pass user-logout -H "Authorization: Bearer $(login st-user@example.com user-password)" \
+    --include-path /auth/logout --include-path /auth/logout/all
 
 kill -0 "$pid" 2>/dev/null || fail "service died during the run"
 if grep -q 'panicked' "$work/log"; then
