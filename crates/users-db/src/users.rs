@@ -261,10 +261,15 @@ pub fn list(conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<User>, DbE
         .limit(query.limit.clamp(1, MAX_LIST_LIMIT))
         .into_boxed();
     if let Some(after) = query.after {
+        // `(created_at, id) < (c, i)`, written so that both planners seek the index to
+        // `created_at <= c` instead of scanning it from the newest row: the plain
+        // `created_at < c OR (created_at = c AND id < i)` made SQLite walk every newer row.
         q = q.filter(
-            users::created_at.lt(after.created_at).or(users::created_at
-                .eq(after.created_at)
-                .and(users::id.lt(after.id.get()))),
+            users::created_at.le(after.created_at).and(
+                users::created_at
+                    .lt(after.created_at)
+                    .or(users::id.lt(after.id.get())),
+            ),
         );
     }
     if let Some(prefix) = query.prefix.as_deref() {
