@@ -7,7 +7,7 @@ use actix_web::web;
 use auth_token::{RefreshTokens, TokenService};
 
 use crate::metrics::Metrics;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 use users_db::{DbConnection, DbError, DbPool};
 use users_domain::{PasswordHasher, PasswordPolicy};
 
@@ -29,9 +29,66 @@ pub struct AppState {
     pub hasher: Arc<PasswordHasher>,
     /// Prometheus series.
     pub metrics: Arc<Metrics>,
-    /// Bounds concurrent hashing to the number of cores so that a login flood queues
-    /// instead of starving the blocking pool that database calls also use.
-    hash_permits: Arc<Semaphore>,
+    /// Password hashing runs here, one thread per core, so that a login flood queues
+    /// instead of starving the blocking pool that database calls use.
+    hash_pool: Arc<HashPool>,
+}
+
+type HashJob = Box<dyn FnOnce(&PasswordHasher) + Send>;
+
+/// A fixed set of threads that run password hashing jobs in arrival order. Fixed threads
+/// also bound argon2's working memory: each thread keeps one buffer (see
+/// `users_domain::PasswordHasher`), so the process holds `threads x ARGON2_MEMORY_KIB`,
+/// however many logins it serves.
+struct HashPool {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<HashJob>>,
+}
+
+impl HashPool {
+    fn new(threads: usize, hasher: Arc<PasswordHasher>) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let (rx, hasher) = (Arc::clone(&rx), Arc::clone(&hasher));
+            std::thread::Builder::new()
+                .name(format!("hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking job must not take the thread with it; its caller
+                        // sees the dropped reply channel as an internal error.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            job(&hasher);
+                        }));
+                    }
+                })?;
+        }
+        Ok(Self {
+            jobs: std::sync::Mutex::new(tx),
+        })
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&PasswordHasher) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: HashJob = Box::new(move |hasher| {
+            let _ = reply.send(f(hasher));
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| ApiError::internal(&std::io::Error::other("hash pool poisoned")))?
+            .send(job)
+            .map_err(|e| ApiError::internal(&e))?;
+        answer.await.map_err(|e| ApiError::internal(&e))
+    }
 }
 
 /// Why the state could not be built.
@@ -43,6 +100,9 @@ pub enum StateError {
     /// The hashing parameters are invalid.
     #[error("password hashing set-up failed: {0}")]
     Hash(#[from] users_domain::PasswordError),
+    /// The hashing threads could not be started.
+    #[error("could not start the password hashing threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 impl AppState {
@@ -56,14 +116,16 @@ impl AppState {
         let hasher = PasswordHasher::new(config.hash_cost)?;
         let refresh = RefreshTokens::new(&config.secret_key);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let hasher = Arc::new(hasher);
+        let hash_pool = Arc::new(HashPool::new(cores, Arc::clone(&hasher))?);
         Ok(Self {
             config: Arc::new(config),
             pool,
             tokens: Arc::new(tokens),
             refresh: Arc::new(refresh),
-            hasher: Arc::new(hasher),
+            hasher,
             metrics: Arc::new(Metrics::new()),
-            hash_permits: Arc::new(Semaphore::new(cores)),
+            hash_pool,
         })
     }
 
@@ -105,26 +167,21 @@ impl AppState {
         .map_err(|e| ApiError::internal(&e))
     }
 
-    /// Runs CPU-heavy password work on the blocking pool, at most one job per core; its time
+    /// Runs CPU-heavy password work on the hashing threads, one job per core at a time; its time
     /// is recorded as `password_hash_duration_seconds{outcome=op}`.
     pub async fn hashing<T, F>(&self, op: &'static str, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&PasswordHasher) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
-            .hash_permits
-            .acquire()
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let hasher = Arc::clone(&self.hasher);
-        let (result, seconds) = web::block(move || {
-            let started = std::time::Instant::now();
-            let result = f(&hasher);
-            (result, started.elapsed().as_secs_f64())
-        })
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+        let (result, seconds) = self
+            .hash_pool
+            .run(move |hasher| {
+                let started = std::time::Instant::now();
+                let result = f(hasher);
+                (result, started.elapsed().as_secs_f64())
+            })
+            .await?;
         self.metrics.hash_seconds(op, seconds);
         Ok(result)
     }

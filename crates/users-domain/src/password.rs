@@ -1,10 +1,10 @@
 //! Password hashing: argon2id PHC strings, with a constant-cost path for unknown users.
 
+use std::cell::RefCell;
 use std::fmt;
 
-use argon2::password_hash::phc::PasswordHash as Phc;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::Password;
 
@@ -82,6 +82,42 @@ impl HashCost {
     }
 }
 
+thread_local! {
+    /// This thread's argon2 working memory, kept between hashes. Allocating (and having the
+    /// kernel zero) 19 MiB per hash costs time, and freed blocks of that size stay in the
+    /// allocator's per-thread arenas, so a process whose hashes ran on many threads grew to
+    /// hundreds of MiB. Reused, memory is bounded by the threads that hash (`users-api` runs
+    /// them on one thread per core). Every argon2 pass overwrites a block before reading it,
+    /// so what a previous hash left here never enters the result.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Computes the raw argon2 output for `password` and `salt` into `out`, with this thread's
+/// reusable working memory.
+fn argon2_into(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    BLOCKS.with_borrow_mut(|blocks| argon2_with(argon2, password, salt, out, blocks))
+}
+
+/// [`argon2_into`] with the given working memory, grown as needed.
+fn argon2_with(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    blocks: &mut Vec<Block>,
+) -> Result<(), argon2::Error> {
+    let count = argon2.params().block_count();
+    if blocks.len() < count {
+        blocks.resize(count, Block::default());
+    }
+    argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..count])
+}
+
 /// Hashes and verifies passwords at one configured cost.
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -108,7 +144,12 @@ impl PasswordHasher {
             argon2,
             dummy: PasswordHash(String::new()),
         };
-        let dummy = hasher.hash_bytes(b"dummy password for users that do not exist")?;
+        // With memory of its own, freed at once: the thread that builds the hasher (`main`)
+        // is not one that hashes, and would otherwise keep a buffer for nothing.
+        let dummy = hasher.hash_bytes(
+            b"dummy password for users that do not exist",
+            &mut Vec::new(),
+        )?;
         hasher.dummy = dummy;
         Ok(hasher)
     }
@@ -120,14 +161,28 @@ impl PasswordHasher {
 
     /// Hashes a password with a fresh random salt.
     pub fn hash(&self, password: &Password) -> Result<PasswordHash, PasswordError> {
-        self.hash_bytes(password.expose())
+        BLOCKS.with_borrow_mut(|blocks| self.hash_bytes(password.expose(), blocks))
     }
 
-    fn hash_bytes(&self, password: &[u8]) -> Result<PasswordHash, PasswordError> {
-        self.argon2
-            .hash_password(password)
-            .map(|h| PasswordHash(h.to_string()))
-            .map_err(|e| PasswordError::Hash(e.to_string()))
+    fn hash_bytes(
+        &self,
+        password: &[u8],
+        blocks: &mut Vec<Block>,
+    ) -> Result<PasswordHash, PasswordError> {
+        let err = |e: &dyn fmt::Display| PasswordError::Hash(e.to_string());
+        let salt = argon2::password_hash::try_generate_salt().map_err(|e| err(&e))?;
+        let salt = Salt::new(&salt).map_err(|e| err(&e))?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        argon2_with(&self.argon2, password, salt.as_ref(), &mut out, blocks)
+            .map_err(|e| err(&e))?;
+        let phc = Phc {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(self.argon2.params()).map_err(|e| err(&e))?,
+            salt: Some(salt),
+            hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+        };
+        Ok(PasswordHash(phc.to_string()))
     }
 
     /// Verifies a password against any argon2 PHC string, with the parameters the string
@@ -141,12 +196,7 @@ impl PasswordHasher {
             return password.expose().len() <= BCRYPT_MAX_BYTES
                 && bcrypt::verify(password.expose(), hash.as_str()).unwrap_or(false);
         }
-        match Phc::new(hash.as_str()) {
-            Ok(phc) => Argon2::default()
-                .verify_password(password.expose(), &phc)
-                .is_ok(),
-            Err(_) => false,
-        }
+        verify_argon2(password.expose(), hash.as_str()).unwrap_or(false)
     }
 
     /// Spends what [`verify`](Self::verify) spends, for a login whose user does not exist.
@@ -174,6 +224,24 @@ impl PasswordHasher {
             Err(_) => true,
         }
     }
+}
+
+/// What argon2's `PasswordVerifier` does (the algorithm, version, parameters and salt the PHC
+/// string names; a constant-time comparison of the outputs), on the reusable memory.
+/// `None` when the string is not a usable argon2 hash.
+fn verify_argon2(password: &[u8], hash: &str) -> Option<bool> {
+    let phc = Phc::new(hash).ok()?;
+    let algorithm = Algorithm::try_from(phc.algorithm.as_str()).ok()?;
+    let version = phc
+        .version
+        .map_or(Some(Version::default()), |v| Version::try_from(v).ok())?;
+    let params = Params::try_from(&phc).ok()?;
+    let (salt, expected) = (phc.salt.as_ref()?, phc.hash.as_ref()?);
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    argon2_into(&argon2, password, salt.as_ref(), &mut out).ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(&out).ok()? == *expected)
 }
 
 #[cfg(test)]
@@ -269,5 +337,53 @@ mod tests {
         let h = hasher();
         let hash = h.hash(&pw("test")).unwrap();
         assert!(!format!("{hash:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_reference_code() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = hasher();
+        let ours = h.hash(&pw("interop")).unwrap();
+        let phc = Phc::new(ours.as_str()).unwrap();
+        assert!(Argon2::default().verify_password(b"interop", &phc).is_ok());
+        assert!(Argon2::default().verify_password(b"other", &phc).is_err());
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            HashCost::FAST.params().unwrap(),
+        )
+        .hash_password(b"interop")
+        .unwrap()
+        .to_string();
+        let theirs = PasswordHash::from_stored(theirs);
+        assert!(h.verify(&pw("interop"), &theirs));
+        assert!(!h.verify(&pw("other"), &theirs));
+    }
+
+    #[test]
+    fn reused_memory_gives_the_reference_output() {
+        let salt = b"fixed-salt-16byt";
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 2, 1, None).unwrap(),
+        );
+        let big = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(256, 1, 2, None).unwrap(),
+        );
+        let mut reference = [0u8; 32];
+        small
+            .hash_password_into(b"pw", salt, &mut reference)
+            .unwrap();
+        for argon2 in [&small, &big, &small] {
+            // Leaves other content in this thread's blocks before the next run.
+            let mut out = [0u8; 32];
+            argon2_into(argon2, b"pw", salt, &mut out).unwrap();
+            if std::ptr::eq(argon2, &small) {
+                assert_eq!(out, reference);
+            }
+        }
     }
 }
