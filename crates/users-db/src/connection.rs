@@ -142,8 +142,15 @@ impl ManageConnection for DbConnectionManager {
         DbConnection::connect(DbUrl::parse(&self.url)).map_err(r2d2::Error::ConnectionError)
     }
 
+    /// Run on every check-out. A PostgreSQL connection is pinged (`SELECT 1`): after a
+    /// server restart a pooled connection is dead, and libpq does not reconnect by itself.
+    /// A SQLite connection is a file handle in this process that cannot go away, so it is
+    /// not: the ping was a read transaction (file locks included) per request for nothing.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+        match conn {
+            DbConnection::Postgres(_) => conn.ping().map_err(r2d2::Error::QueryError),
+            DbConnection::Sqlite(_) => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -292,6 +299,33 @@ mod tests {
             .get_result(raw)
             .unwrap();
         assert_eq!(sync.n, 1);
+    }
+
+    #[test]
+    fn bundled_sqlite_has_the_workspace_compile_options() {
+        // Set by LIBSQLITE3_FLAGS in .cargo/config.toml; without QPSG every `.first()`
+        // query is re-prepared on each execution.
+        use diesel::RunQueryDsl;
+        use diesel::sql_types::BigInt;
+        #[derive(diesel::QueryableByName)]
+        struct Num {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let DbConnection::Sqlite(mut raw) = DbConnection::open(":memory:").unwrap() else {
+            unreachable!()
+        };
+        for (query, want) in [
+            ("SELECT sqlite_compileoption_used('ENABLE_QPSG') AS n", 1),
+            (
+                "SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS n",
+                1,
+            ),
+            ("SELECT sqlite_compileoption_used('THREADSAFE=2') AS n", 1),
+        ] {
+            let got: Num = diesel::sql_query(query).get_result(&mut raw).unwrap();
+            assert_eq!(got.n, want, "{query}");
+        }
     }
 
     #[test]
