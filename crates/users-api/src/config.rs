@@ -181,9 +181,24 @@ fn redact_url(url: &str) -> String {
         && let Some((userinfo, host)) = rest.rsplit_once('@')
         && let Some((user, _)) = userinfo.split_once(':')
     {
-        return format!("{scheme}://{user}:<redacted>@{host}");
+        return redact_query(&format!("{scheme}://{user}:<redacted>@{host}"));
     }
-    url.to_owned()
+    redact_query(url)
+}
+
+/// `...?password=secret&...` -> `...?password=<redacted>&...` (libpq reads it there too).
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=<redacted>"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 impl Config {
@@ -242,8 +257,13 @@ impl Config {
             Profile::Production => (30, 0, HashCost::OWASP, 8),
         };
         let token = TokenSettings {
-            expiration_days: parse_or(&get, "TOKEN_EXPIRATION_DAYS", days)?,
-            expiration_seconds: parse_or(&get, "TOKEN_EXPIRATION_SECONDS", seconds)?,
+            expiration_days: parse_in(&get, "TOKEN_EXPIRATION_DAYS", days, 0..=MAX_DAYS)?,
+            expiration_seconds: parse_in(
+                &get,
+                "TOKEN_EXPIRATION_SECONDS",
+                seconds,
+                0..=MAX_DAYS * 86_400,
+            )?,
             issuer: get("JWT_ISSUER"),
             audience: get("JWT_AUDIENCE"),
         };
@@ -294,12 +314,7 @@ impl Config {
         let cors = match get("CORS_ALLOWED_ORIGINS") {
             None => CorsOrigins::Any,
             Some(v) if v.trim() == "*" => CorsOrigins::Any,
-            Some(v) => CorsOrigins::List(
-                v.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect(),
-            ),
+            Some(v) => CorsOrigins::List(parse_origins(&v)?),
         };
         let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase) {
             None => LogFormat::Text,
@@ -339,15 +354,35 @@ impl Config {
             cors,
             log_format,
             db_pool_size,
-            db_pool_timeout_secs: parse_or(&get, "DB_POOL_TIMEOUT_SECONDS", 5)?,
+            db_pool_timeout_secs: parse_in(&get, "DB_POOL_TIMEOUT_SECONDS", 5, 1..=3600)?,
             accept_legacy_tokens: parse_bool_or(&get, "ACCEPT_LEGACY_TOKENS", true)?,
-            refresh_expiration_days: parse_or(&get, "REFRESH_TOKEN_EXPIRATION_DAYS", 30)?,
-            refresh_reuse_grace_secs: parse_or(&get, "REFRESH_REUSE_GRACE_SECONDS", 10)?,
-            request_timeout_secs: parse_or(&get, "REQUEST_TIMEOUT_SECONDS", 10)?,
+            refresh_expiration_days: parse_in(
+                &get,
+                "REFRESH_TOKEN_EXPIRATION_DAYS",
+                30,
+                0..=MAX_DAYS as u32,
+            )?,
+            refresh_reuse_grace_secs: parse_in(&get, "REFRESH_REUSE_GRACE_SECONDS", 10, 0..=3600)?,
+            request_timeout_secs: parse_in(&get, "REQUEST_TIMEOUT_SECONDS", 10, 1..=3600)?,
             throttle: ThrottleConfig {
-                max_per_account: parse_or(&get, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
-                max_per_address: parse_or(&get, "LOGIN_MAX_FAILURES_PER_ADDRESS", 100)?,
-                window_secs: parse_or(&get, "LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+                max_per_account: parse_in(
+                    &get,
+                    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                    10,
+                    1..=u32::MAX,
+                )?,
+                max_per_address: parse_in(
+                    &get,
+                    "LOGIN_MAX_FAILURES_PER_ADDRESS",
+                    100,
+                    1..=u32::MAX,
+                )?,
+                window_secs: parse_in(
+                    &get,
+                    "LOGIN_FAILURE_WINDOW_SECONDS",
+                    900,
+                    1..=MAX_DAYS as u32 * 86_400,
+                )?,
             },
             trusted_proxies: parse_proxies(get("TRUSTED_PROXIES"))?,
         };
@@ -499,6 +534,32 @@ impl Config {
     }
 }
 
+/// The longest lifetime a token or session may be given, in days (100 years): beyond it,
+/// dates overflow.
+const MAX_DAYS: u64 = 36_500;
+
+/// [`parse_or`], and the value must lie in `range`.
+fn parse_in<T: FromStr + PartialOrd + fmt::Display>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    let value = parse_or(get, name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            name,
+            format!(
+                "{value} is not between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
 fn parse_or<T: FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -511,6 +572,38 @@ fn parse_or<T: FromStr>(
             .parse()
             .map_err(|_| ConfigError::new(name, format!("{v:?} is not a valid number"))),
     }
+}
+
+/// A comma-separated list of origins (`scheme://host[:port]`, no path), each checked here
+/// so that a typo stops start-up with the variable's name instead of failing in actix-cors.
+fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
+    let bad = |o: &str, why: &str| ConfigError::new("CORS_ALLOWED_ORIGINS", format!("{o:?} {why}"));
+    let origins: Vec<String> = value
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            if o == "*" {
+                return Err(bad(o, "must be alone (any origin), not in a list"));
+            }
+            let uri: actix_web::http::Uri = o
+                .parse()
+                .map_err(|_| bad(o, "is not an origin like https://app.example.com"))?;
+            let plain = matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.authority().is_some()
+                && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
+                && actix_web::http::header::HeaderValue::from_str(o).is_ok();
+            if plain {
+                Ok(o.to_owned())
+            } else {
+                Err(bad(o, "is not an origin like https://app.example.com"))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    if origins.is_empty() {
+        return Err(bad(value, "names no origin"));
+    }
+    Ok(origins)
 }
 
 fn parse_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
@@ -689,9 +782,22 @@ mod tests {
             ("LOGIN_FAILURE_WINDOW_SECONDS", "-5"),
             ("JWT_ALGORITHM", "HS512"),
             ("JWT_PRIVATE_KEY_FILE", "/nonexistent/key.pem"),
+            // Out of range: dates would overflow, or the setting would switch a check off.
+            ("REFRESH_TOKEN_EXPIRATION_DAYS", "4000000000"),
+            ("TOKEN_EXPIRATION_DAYS", "99999999"),
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "0"),
+            ("LOGIN_MAX_FAILURES_PER_ADDRESS", "0"),
+            ("LOGIN_FAILURE_WINDOW_SECONDS", "0"),
+            ("DB_POOL_TIMEOUT_SECONDS", "0"),
+            ("REQUEST_TIMEOUT_SECONDS", "0"),
+            ("CORS_ALLOWED_ORIGINS", "http://a.example, *"),
+            ("CORS_ALLOWED_ORIGINS", "a.example"),
+            ("CORS_ALLOWED_ORIGINS", "ftp://a.example"),
+            ("CORS_ALLOWED_ORIGINS", "http://a.example/path"),
+            ("CORS_ALLOWED_ORIGINS", ","),
         ] {
-            let e = config(&[(k, v)]).unwrap_err();
-            assert_eq!(e.variable, k);
+            let e = config(&[(k, v)]).expect_err(&format!("{k}={v}"));
+            assert_eq!(e.variable, k, "{k}={v}");
         }
         // An asymmetric algorithm without its key names the key variable.
         let e = config(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
@@ -706,6 +812,10 @@ mod tests {
         ])
         .unwrap();
         let out = c.render();
+        assert_eq!(
+            redact_url("postgres://db/users?user=u&Password=swordfish&sslmode=require"),
+            "postgres://db/users?user=u&Password=<redacted>&sslmode=require"
+        );
         assert!(!out.contains(SECRET));
         assert!(!out.contains("hunter2"));
         assert!(out.contains("DATABASE_URL=postgres://user:<redacted>@db/users"));

@@ -46,6 +46,11 @@ impl FromRequest for JsonBody {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // As Flask's `get_json()`: a body that does not say it is JSON is no payload. This
+        // also keeps other sites from posting a `text/plain` form to us without a preflight.
+        if !is_json_content_type(req) {
+            return Box::pin(std::future::ready(Ok(Self::Invalid)));
+        }
         let declared = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
@@ -93,6 +98,24 @@ impl FromRequest for JsonBody {
     }
 }
 
+/// `application/json` or `application/<something>+json`, parameters (charset) aside.
+fn is_json_content_type(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
 /// A string field that is present, a string, and not empty.
 pub fn str_field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     match map.get(name) {
@@ -121,11 +144,13 @@ impl AuthUser {
     }
 }
 
-/// The token of an `Authorization` header: 403 when absent, 401 when not `Bearer <token>`.
+/// The token of an `Authorization` header: 403 when absent (or empty, which the seed's
+/// `if auth_header:` treated as absent), 401 when not `Bearer <token>`.
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let header = req
         .headers()
         .get(AUTHORIZATION)
+        .filter(|value| !value.is_empty())
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, Word::Error, msg::PROVIDE_TOKEN))?;
     let invalid = || ApiError::unauthorized(auth_token::TokenError::Invalid("header").to_string());
     if header.len() > MAX_TOKEN_BYTES + 16 {

@@ -103,6 +103,11 @@ fn decide(
             return Ok(Outcome::Refused);
         }
         let user_id = UserId::new(session.user_id);
+        // An inactive user can log in (Part A) and so holds a session, but gets no new
+        // tokens from it, as every protected route refuses theirs.
+        if !users_db::users::find_by_id(conn, user_id)?.is_some_and(|u| u.active) {
+            return Ok(Outcome::Refused);
+        }
         match decide_refresh(
             presented,
             session.refresh_counter,

@@ -359,7 +359,8 @@ pub enum ImportOutcome {
 }
 
 /// Inserts a user copied from another database, keeping its id, hash, flags and date.
-/// Idempotent: a user already present with the same id and email is left alone.
+/// The email is stored lower-cased (two source users whose emails differ only in case are
+/// a conflict). Idempotent: a user already present with the same id and email is left alone.
 pub fn import(conn: &mut DbConnection, user: &User) -> Result<ImportOutcome, DbError> {
     if let Some(existing) = find_by_id(conn, user.id)? {
         return Ok(if existing.email.eq_ignore_ascii_case(&user.email) {
@@ -372,7 +373,8 @@ pub fn import(conn: &mut DbConnection, user: &User) -> Result<ImportOutcome, DbE
         .values((
             users::id.eq(user.id.get()),
             users::username.eq(&user.username),
-            users::email.eq(&user.email),
+            // Stored lower-cased, as `Email` holds them, so that the user can log in.
+            users::email.eq(user.email.to_lowercase()),
             users::password.eq(user.password_hash.as_str()),
             users::active.eq(user.active),
             users::admin.eq(user.admin),

@@ -28,7 +28,7 @@ fn flask_database(dir: &tempfile::TempDir) -> String {
             CHECK (active IN (0, 1)),
             CHECK (admin IN (0, 1))
         );
-        INSERT INTO users VALUES (1, 'michael', 'michael@realpython.com', '{hash}', 1, 1, '2017-06-20 19:25:48.123456');
+        INSERT INTO users VALUES (1, 'michael', 'Michael@RealPython.com', '{hash}', 1, 1, '2017-06-20 19:25:48.123456');
         INSERT INTO users VALUES (2, 'fletcher', 'fletcher@realpython.com', '{hash}', 0, 0, '2017-06-21 08:00:00.000000');
         INSERT INTO users VALUES (7, 'taken', 'taken@realpython.com', '{hash}', 1, 0, '2017-06-22 08:00:00.000000');"
     );
@@ -54,6 +54,8 @@ async fn import_flask_users_idempotently() {
             .unwrap()
             .unwrap();
         assert!(michael.admin && michael.active);
+        // Flask kept emails as typed; here they are stored lower-cased, as logins look them up.
+        assert_eq!(michael.email, "michael@realpython.com");
         assert_eq!(
             michael
                 .created_at
@@ -71,7 +73,7 @@ async fn import_flask_users_idempotently() {
             &app,
             post_json(
                 "/auth/login",
-                &json!({"email": "michael@realpython.com", "password": "flask-pass"}),
+                &json!({"email": "Michael@RealPython.com", "password": "flask-pass"}),
             ),
         )
         .await;

@@ -197,3 +197,42 @@ async fn a_body_that_stops_arriving_gets_408() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_body_not_declared_as_json_is_no_payload() {
+    use actix_web::test::TestRequest;
+    for t in TestApp::all() {
+        let app = init!(t);
+        let body = json!({"username": "a", "email": "a@b.io", "password": "pw"}).to_string();
+        for content_type in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            let mut req = TestRequest::post()
+                .uri("/auth/register")
+                .set_payload(body.clone());
+            if let Some(ct) = content_type {
+                req = req.insert_header(("content-type", ct));
+            }
+            send(&app, req)
+                .await
+                .assert(400, "error", "Invalid payload.");
+        }
+        for (i, content_type) in [
+            "application/json; charset=utf-8",
+            "Application/Vnd.Api+JSON",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let body = json!({"username": format!("u{i}"), "email": format!("u{i}@b.io"), "password": "pw"});
+            let req = TestRequest::post()
+                .uri("/auth/register")
+                .insert_header(("content-type", *content_type))
+                .set_payload(body.to_string());
+            let r = send(&app, req).await;
+            assert_eq!(r.status.as_u16(), 201, "{content_type}: {}", r.body);
+        }
+    }
+}

@@ -246,6 +246,21 @@ async fn a_reuse_race_never_leaves_two_live_successors() {
 }
 
 #[actix_web::test]
+async fn inactive_user_gets_no_tokens_from_refresh() {
+    for t in TestApp::all() {
+        let app = init!(t);
+        let user = t.add_user("test", "test@test.com", "test");
+        t.set_active(&user, false);
+        // Part A: login still succeeds for an inactive user...
+        let first = pair(&send(&app, post_json("/auth/login", &creds())).await);
+        // ...but the session gives no new tokens.
+        send(&app, refresh_req(&first.refresh))
+            .await
+            .assert(401, "error", BAD_REFRESH);
+    }
+}
+
+#[actix_web::test]
 async fn expired_session_refuses_refresh() {
     for t in apps(&[("REFRESH_TOKEN_EXPIRATION_DAYS", "0")]) {
         let app = init!(t);

@@ -17,6 +17,11 @@ async fn no_authorization_header_is_403() {
         }
         let r = send(&app, post_json("/users", &json!({"username": "a"}))).await;
         r.assert(403, "error", "Provide a valid auth token.");
+        // An empty header is no header, as in the seed (`if auth_header:`).
+        let req = get("/auth/status").insert_header(("authorization", ""));
+        send(&app, req)
+            .await
+            .assert(403, "error", "Provide a valid auth token.");
     }
 }
 
