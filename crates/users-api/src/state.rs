@@ -159,12 +159,9 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = users_db::get_conn(&pool)?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| ApiError::internal(&e))
+        web::block(move || users_db::with_conn(&pool, f))
+            .await
+            .map_err(|e| ApiError::internal(&e))
     }
 
     /// Runs CPU-heavy password work on the hashing threads, one job per core at a time; its time

@@ -1,6 +1,6 @@
 //! One connection type over both backends, chosen by URL, and its r2d2 pool.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
@@ -134,27 +134,78 @@ impl DbConnectionManager {
     }
 }
 
+/// A PostgreSQL connection that proved alive this recently is not pinged again at check-out
+/// (HikariCP's `aliveBypassWindowMs` is the same idea, at the same value): under load the
+/// ping would be one extra round trip per request.
+pub const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
+/// A connection as the pool keeps it: derefs to [`DbConnection`], and remembers when it last
+/// proved alive and whether a query on it found the database gone.
+pub struct PoolSlot {
+    conn: DbConnection,
+    alive_at: Instant,
+    lost: bool,
+}
+
+impl PoolSlot {
+    /// Records the outcome of work done on this connection: an [`DbError::Unavailable`]
+    /// marks it lost (the pool closes it instead of handing it out again); anything else
+    /// proves it alive.
+    pub fn record<T>(&mut self, result: &Result<T, DbError>) {
+        match result {
+            Err(DbError::Unavailable(_)) => self.lost = true,
+            _ => self.alive_at = Instant::now(),
+        }
+    }
+}
+
+impl std::ops::Deref for PoolSlot {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolSlot {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl ManageConnection for DbConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PoolSlot;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        DbConnection::connect(DbUrl::parse(&self.url)).map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<PoolSlot, r2d2::Error> {
+        let conn =
+            DbConnection::connect(DbUrl::parse(&self.url)).map_err(r2d2::Error::ConnectionError)?;
+        Ok(PoolSlot {
+            conn,
+            alive_at: Instant::now(),
+            lost: false,
+        })
     }
 
-    /// Run on every check-out. A PostgreSQL connection is pinged (`SELECT 1`): after a
-    /// server restart a pooled connection is dead, and libpq does not reconnect by itself.
-    /// A SQLite connection is a file handle in this process that cannot go away, so it is
-    /// not: the ping was a read transaction (file locks included) per request for nothing.
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        match conn {
-            DbConnection::Postgres(_) => conn.ping().map_err(r2d2::Error::QueryError),
-            DbConnection::Sqlite(_) => Ok(()),
+    /// Run on every check-out. A PostgreSQL connection is pinged (`SELECT 1`) unless it
+    /// proved alive within [`ALIVE_BYPASS`]: after a server restart a pooled connection is
+    /// dead, and libpq does not reconnect by itself. One that a query found dead is marked
+    /// lost ([`PoolSlot::record`]) and closed by `has_broken`, so the bypass never hands out
+    /// a connection known to be gone. A SQLite connection is a file handle in this process
+    /// that cannot go away, so it is never pinged: the ping was a read transaction (file
+    /// locks included) per request for nothing.
+    fn is_valid(&self, slot: &mut PoolSlot) -> Result<(), r2d2::Error> {
+        match slot.conn {
+            DbConnection::Postgres(_) if slot.alive_at.elapsed() >= ALIVE_BYPASS => {
+                slot.conn.ping().map_err(r2d2::Error::QueryError)?;
+                slot.alive_at = Instant::now();
+                Ok(())
+            }
+            DbConnection::Postgres(_) | DbConnection::Sqlite(_) => Ok(()),
         }
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn has_broken(&self, slot: &mut PoolSlot) -> bool {
+        std::thread::panicking() || slot.lost || slot.conn.is_broken()
     }
 }
 
@@ -217,6 +268,18 @@ pub fn build_pool(url: &str, opts: PoolOptions) -> Result<DbPool, DbError> {
 /// [`DbError::Unavailable`].
 pub fn get_conn(pool: &DbPool) -> Result<PooledConnection, DbError> {
     Ok(pool.get()?)
+}
+
+/// Runs `f` on a pooled connection and records the outcome on it ([`PoolSlot::record`]), so
+/// that a connection a query found dead is closed rather than reused.
+pub fn with_conn<T>(
+    pool: &DbPool,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut conn = get_conn(pool)?;
+    let result = f(&mut conn);
+    conn.record(&result);
+    result
 }
 
 #[cfg(test)]
@@ -326,6 +389,27 @@ mod tests {
             let got: Num = diesel::sql_query(query).get_result(&mut raw).unwrap();
             assert_eq!(got.n, want, "{query}");
         }
+    }
+
+    #[test]
+    fn a_connection_found_dead_is_closed_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("p.db");
+        let pool = build_pool(url.to_str().unwrap(), PoolOptions::default()).unwrap();
+        with_conn(&pool, |_| Ok(())).unwrap();
+        assert_eq!(pool.state().connections, 1, "kept after success");
+        let lost = with_conn(&pool, |_| {
+            Err::<(), _>(DbError::Unavailable("connection reset".into()))
+        });
+        assert!(lost.is_err());
+        assert_eq!(pool.state().connections, 0, "closed after Unavailable");
+        let dup = with_conn(&pool, |_| {
+            Err::<(), _>(DbError::Duplicate {
+                field: crate::UniqueField::Email,
+            })
+        });
+        assert!(dup.is_err());
+        assert_eq!(pool.state().connections, 1, "a query error proves it alive");
     }
 
     #[test]

@@ -12,8 +12,8 @@ mod transaction;
 pub mod users;
 
 pub use connection::{
-    DbConnection, DbConnectionManager, DbPool, DbUrl, PoolOptions, PooledConnection, build_pool,
-    get_conn,
+    ALIVE_BYPASS, DbConnection, DbConnectionManager, DbPool, DbUrl, PoolOptions, PoolSlot,
+    PooledConnection, build_pool, get_conn, with_conn,
 };
 pub use error::{BoxError, DbError, UniqueField};
 pub use migrations::{

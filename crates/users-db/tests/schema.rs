@@ -371,7 +371,7 @@ fn plain_sql_rows_get_the_contract_defaults() {
         diesel::sql_query(
             "INSERT INTO users (username, email, password) VALUES ('ops', 'ops@x.io', 'h')",
         )
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .unwrap();
         let user = users::find_by_id(&mut conn, UserId::new(1))
             .unwrap()
@@ -391,7 +391,7 @@ fn plain_sql_rows_get_the_contract_defaults() {
         );
 
         diesel::sql_query("UPDATE users SET active = false, admin = true WHERE id = 1")
-            .execute(&mut *conn)
+            .execute(&mut **conn)
             .unwrap();
         let user = users::find_by_id(&mut conn, UserId::new(1))
             .unwrap()
@@ -403,7 +403,7 @@ fn plain_sql_rows_get_the_contract_defaults() {
         diesel::sql_query(
             "INSERT INTO users (id, username, email, password) VALUES (100, 'imp', 'imp@x.io', 'h')",
         )
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .unwrap();
         assert!(
             users::find_by_id(&mut conn, UserId::new(100))
