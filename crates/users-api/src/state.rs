@@ -1,7 +1,8 @@
 //! What every handler shares, and the two ways off the async workers: the database pool
 //! and the bounded password-hashing pool.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 
 use actix_web::web;
 use auth_token::{RefreshTokens, TokenService};
@@ -36,40 +37,65 @@ pub struct AppState {
 
 type HashJob = Box<dyn FnOnce(&PasswordHasher) + Send>;
 
+/// How long a hashing thread keeps its argon2 memory without work.
+const HASH_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A fixed set of threads that run password hashing jobs in arrival order. Fixed threads
-/// also bound argon2's working memory: each thread keeps one buffer (see
-/// `users_domain::PasswordHasher`), so the process holds `threads x ARGON2_MEMORY_KIB`,
-/// however many logins it serves.
+/// also bound argon2's working memory: each thread keeps one buffer while it is busy (see
+/// `users_domain::PasswordHasher`) and frees it after `HASH_IDLE` without work, so the
+/// process holds at most `threads x ARGON2_MEMORY_KIB`, however many logins it serves.
 struct HashPool {
-    jobs: std::sync::Mutex<std::sync::mpsc::Sender<HashJob>>,
+    jobs: Mutex<std::sync::mpsc::Sender<HashJob>>,
+}
+
+/// One hashing thread: runs jobs from the shared queue until the pool is dropped.
+fn hash_thread(rx: &Mutex<Receiver<HashJob>>, hasher: &PasswordHasher) {
+    let mut holds_memory = false;
+    loop {
+        // The lock is held only while waiting for the next job. A thread that
+        // holds argon2 memory waits at most HASH_IDLE, then frees it and lets
+        // the next thread wait; one without memory waits for as long as it
+        // takes. So an idle service gives its hashing memory back.
+        let Ok(queue) = rx.lock() else { return };
+        let job = if holds_memory {
+            match queue.recv_timeout(HASH_IDLE) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    drop(queue);
+                    users_domain::release_hash_memory();
+                    holds_memory = false;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        drop(queue);
+        holds_memory = true;
+        // A panicking job must not take the thread with it; its caller
+        // sees the dropped reply channel as an internal error.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            job(hasher);
+        }));
+    }
 }
 
 impl HashPool {
     fn new(threads: usize, hasher: Arc<PasswordHasher>) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
             let (rx, hasher) = (Arc::clone(&rx), Arc::clone(&hasher));
             std::thread::Builder::new()
                 .name(format!("hash-{i}"))
-                .spawn(move || {
-                    loop {
-                        // The lock is held only while waiting for the next job.
-                        let job = match rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(job) = job else { return };
-                        // A panicking job must not take the thread with it; its caller
-                        // sees the dropped reply channel as an internal error.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            job(&hasher);
-                        }));
-                    }
-                })?;
+                .spawn(move || hash_thread(&rx, &hasher))?;
         }
         Ok(Self {
-            jobs: std::sync::Mutex::new(tx),
+            jobs: Mutex::new(tx),
         })
     }
 

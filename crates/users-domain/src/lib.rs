@@ -7,7 +7,7 @@ mod user;
 mod value;
 
 pub use claims::{Audience, Claims};
-pub use password::{HashCost, PasswordError, PasswordHash, PasswordHasher};
+pub use password::{HashCost, PasswordError, PasswordHash, PasswordHasher, release_hash_memory};
 pub use session::{RefreshDecision, decide_refresh};
 pub use user::{NewUser, User, now_utc};
 pub use value::{

@@ -92,6 +92,16 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Blocks (1 KiB each) reserved for a working buffer at the least: 33 MiB.
+const MAPPED_BLOCKS: usize = 33 * 1024;
+
+/// Frees this thread's argon2 working memory (see [`PasswordHasher`]); the next hash on this
+/// thread allocates it again. For threads that hash in bursts: keep the buffer while busy,
+/// release it when idle.
+pub fn release_hash_memory() {
+    BLOCKS.with_borrow_mut(|blocks| *blocks = Vec::new());
+}
+
 /// Computes the raw argon2 output for `password` and `salt` into `out`, with this thread's
 /// reusable working memory.
 fn argon2_into(
@@ -113,6 +123,10 @@ fn argon2_with(
 ) -> Result<(), argon2::Error> {
     let count = argon2.params().block_count();
     if blocks.len() < count {
+        // Sized past glibc's largest mmap threshold (32 MiB), so the buffer is always a
+        // mapping of its own and `release_hash_memory` gives it back to the system; only the
+        // `count` blocks written here become resident.
+        *blocks = Vec::with_capacity(count.max(MAPPED_BLOCKS));
         blocks.resize(count, Block::default());
     }
     argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..count])
@@ -385,5 +399,16 @@ mod tests {
                 assert_eq!(out, reference);
             }
         }
+    }
+
+    #[test]
+    fn released_memory_is_allocated_again_on_demand() {
+        let h = hasher();
+        let hash = h.hash(&pw("again")).unwrap();
+        assert!(BLOCKS.with_borrow(|b| b.capacity() >= MAPPED_BLOCKS));
+        release_hash_memory();
+        assert!(BLOCKS.with_borrow(|b| b.capacity() == 0));
+        assert!(h.verify(&pw("again"), &hash));
+        assert!(!h.verify(&pw("other"), &hash));
     }
 }
