@@ -45,7 +45,7 @@ const HASH_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// `users_domain::PasswordHasher`) and frees it after `HASH_IDLE` without work, so the
 /// process holds at most `threads x ARGON2_MEMORY_KIB`, however many logins it serves.
 struct HashPool {
-    jobs: Mutex<std::sync::mpsc::Sender<HashJob>>,
+    jobs: std::sync::mpsc::Sender<HashJob>,
 }
 
 /// One hashing thread: runs jobs from the shared queue until the pool is dropped.
@@ -94,9 +94,7 @@ impl HashPool {
                 .name(format!("hash-{i}"))
                 .spawn(move || hash_thread(&rx, &hasher))?;
         }
-        Ok(Self {
-            jobs: Mutex::new(tx),
-        })
+        Ok(Self { jobs: tx })
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
@@ -108,11 +106,7 @@ impl HashPool {
         let job: HashJob = Box::new(move |hasher| {
             let _ = reply.send(f(hasher));
         });
-        self.jobs
-            .lock()
-            .map_err(|_| ApiError::internal(&std::io::Error::other("hash pool poisoned")))?
-            .send(job)
-            .map_err(|e| ApiError::internal(&e))?;
+        self.jobs.send(job).map_err(|e| ApiError::internal(&e))?;
         answer.await.map_err(|e| ApiError::internal(&e))
     }
 }
