@@ -22,21 +22,26 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long a body may take to arrive when the app has no state (never in the service).
 const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A request body read as JSON. Extraction only fails for a body over the limit (413), so
-/// handlers check authentication before they look at the body, as the contract orders.
+/// A request body read as JSON. Extraction never fails: a body that cannot be used is
+/// reported when the handler asks for it ([`JsonBody::object`]), so that handlers check
+/// authentication first, as the contract orders, even though actix reads the body while the
+/// authentication lookup is still running.
 pub enum JsonBody {
     /// A non-empty JSON object.
     Object(Map<String, Value>),
     /// Anything else: empty, not JSON, not an object, or `{}` (the seed's `if not post_data`).
     Invalid,
+    /// Not read in full: over the limit (413) or too slow to arrive (408).
+    Refused(ApiError),
 }
 
 impl JsonBody {
-    /// The object, or 400 `"Invalid payload."` with the route's word.
+    /// The object; or 400 `"Invalid payload."` with the route's word; or the 413 / 408.
     pub fn object(self, word: Word) -> Result<Map<String, Value>, ApiError> {
         match self {
             Self::Object(map) => Ok(map),
             Self::Invalid => Err(ApiError::invalid_payload(word)),
+            Self::Refused(err) => Err(err),
         }
     }
 }
@@ -63,39 +68,47 @@ impl FromRequest for JsonBody {
             .map_or(DEFAULT_BODY_TIMEOUT, |state| {
                 Duration::from_secs(state.config.request_timeout_secs)
             });
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
-            let too_large =
-                || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Word::Error, msg::TOO_LARGE);
-            if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-                return Err(too_large());
-            }
-            let read = async {
-                let mut body = web::BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let Ok(chunk) = chunk else {
-                        return Ok(None);
-                    };
-                    if body.len() + chunk.len() > MAX_BODY_BYTES {
-                        return Err(too_large());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(Some(body))
-            };
-            let body = actix_web::rt::time::timeout(timeout, read)
+            Ok(read_json(declared, timeout, payload)
                 .await
-                .map_err(|_| {
-                    ApiError::new(StatusCode::REQUEST_TIMEOUT, Word::Error, msg::TIMEOUT)
-                })??;
-            Ok(
-                match body.map(|body| serde_json::from_slice::<Value>(&body)) {
-                    Some(Ok(Value::Object(map))) if !map.is_empty() => Self::Object(map),
-                    _ => Self::Invalid,
-                },
-            )
+                .unwrap_or_else(Self::Refused))
         })
     }
+}
+
+/// Reads the body (at most [`MAX_BODY_BYTES`], within `timeout`) and parses it.
+async fn read_json(
+    declared: Option<usize>,
+    timeout: Duration,
+    mut payload: Payload,
+) -> Result<JsonBody, ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Word::Error, msg::TOO_LARGE);
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let Ok(chunk) = chunk else {
+                return Ok(None);
+            };
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(body))
+    };
+    let body = actix_web::rt::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, Word::Error, msg::TIMEOUT))??;
+    Ok(
+        match body.map(|body| serde_json::from_slice::<Value>(&body)) {
+            Some(Ok(Value::Object(map))) if !map.is_empty() => JsonBody::Object(map),
+            _ => JsonBody::Invalid,
+        },
+    )
 }
 
 /// `application/json` or `application/<something>+json`, parameters (charset) aside.

@@ -142,6 +142,30 @@ async fn body_over_64_kib_is_413() {
 }
 
 #[actix_web::test]
+async fn authentication_is_checked_before_the_body_size() {
+    for t in TestApp::all() {
+        let app = init!(t);
+        t.add_user("user", "user@test.com", "pw");
+        t.add_user_with("admin", "admin@test.com", "pw", |u| u.admin = true);
+        let big = json!({"username": "b", "email": "b@b.c", "password": "x".repeat(70_000)});
+        // No token, a non-admin: the contract's auth steps answer, not the size limit.
+        send(&app, post_json("/users", &big)).await.assert(
+            403,
+            "error",
+            "Provide a valid auth token.",
+        );
+        let user = login(&app, "user@test.com", "pw").await;
+        send(&app, bearer(post_json("/users", &big), &user))
+            .await
+            .assert(401, "error", "You do not have permission to do that.");
+        let admin = login(&app, "admin@test.com", "pw").await;
+        send(&app, bearer(post_json("/users", &big), &admin))
+            .await
+            .assert(413, "error", "Payload too large.");
+    }
+}
+
+#[actix_web::test]
 async fn twenty_concurrent_registrations_of_one_email() {
     for t in TestApp::all() {
         let app = init!(t);
