@@ -7,6 +7,7 @@ use std::fmt;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use users_domain::{Email, NewUser, PasswordHash, User, UserId, Username};
 
 use crate::schema::users;
@@ -254,23 +255,64 @@ fn escape_like(s: &str) -> String {
 
 /// One newest-first page: keyset paging on the `(created_at DESC, id DESC)` index, no
 /// `OFFSET`. The next page starts after the last row returned ([`PageCursor::from`]).
+///
+/// A prefix search walks that index and filters, which is fast when matches are common and
+/// a walk of the whole table when they are rare. PostgreSQL's planner picks its
+/// `text_pattern_ops` indexes for rare prefixes by itself; on SQLite, which has no index for
+/// `lower(col) LIKE`, [`list_prefix_sqlite`] tries the newest rows first and otherwise asks the
+/// `lower(username)` / `lower(email)` expression indexes.
 pub fn list(conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<User>, DbError> {
+    match (&*conn, query.prefix.as_deref()) {
+        (DbConnection::Sqlite(_), Some(prefix)) => list_prefix_sqlite(conn, query, prefix),
+        _ => list_scan(conn, query, None),
+    }
+}
+
+/// A `WHERE` condition on `users`, for boxed queries.
+type BoxedCondition =
+    Box<dyn BoxableExpression<users::table, <DbConnection as Connection>::Backend, SqlType = Bool>>;
+
+/// `(created_at, id) < (c, i)`, written so that both planners seek the index to
+/// `created_at <= c` instead of scanning it from the newest row: the plain
+/// `created_at < c OR (created_at = c AND id < i)` made SQLite walk every newer row.
+fn before(c: PageCursor) -> BoxedCondition {
+    Box::new(
+        users::created_at.le(c.created_at).and(
+            users::created_at
+                .lt(c.created_at)
+                .or(users::id.lt(c.id.get())),
+        ),
+    )
+}
+
+/// `(created_at, id) >= (c, i)`, the same way round.
+fn at_or_after(c: PageCursor) -> BoxedCondition {
+    Box::new(
+        users::created_at.ge(c.created_at).and(
+            users::created_at
+                .gt(c.created_at)
+                .or(users::id.ge(c.id.get())),
+        ),
+    )
+}
+
+/// The page by walking the index, filtered by the prefix (`LIKE`), optionally only down to
+/// the row `floor`.
+fn list_scan(
+    conn: &mut DbConnection,
+    query: &ListQuery,
+    floor: Option<PageCursor>,
+) -> Result<Vec<User>, DbError> {
     let mut q = users::table
         .select(UserRow::as_select())
         .order((users::created_at.desc(), users::id.desc()))
         .limit(query.limit.clamp(1, MAX_LIST_LIMIT))
         .into_boxed();
     if let Some(after) = query.after {
-        // `(created_at, id) < (c, i)`, written so that both planners seek the index to
-        // `created_at <= c` instead of scanning it from the newest row: the plain
-        // `created_at < c OR (created_at = c AND id < i)` made SQLite walk every newer row.
-        q = q.filter(
-            users::created_at.le(after.created_at).and(
-                users::created_at
-                    .lt(after.created_at)
-                    .or(users::id.lt(after.id.get())),
-            ),
-        );
+        q = q.filter(before(after));
+    }
+    if let Some(floor) = floor {
+        q = q.filter(at_or_after(floor));
     }
     if let Some(prefix) = query.prefix.as_deref() {
         let pattern = escape_like(&prefix.to_lowercase());
@@ -283,6 +325,85 @@ pub fn list(conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<User>, DbE
     }
     let rows = q.load(conn)?;
     Ok(rows.into_iter().map(User::from).collect())
+}
+
+/// How many of the newest rows a SQLite prefix search reads before it turns to the
+/// expression indexes.
+const RECENT_ROWS: i64 = 2000;
+
+/// Prefix search on SQLite. First the newest [`RECENT_ROWS`] rows (from the cursor on):
+/// if they hold a full page of matches, those are the newest matches of all. Otherwise the
+/// matches are rare, and the expression indexes find every one of them, sorted afterwards.
+/// Each path is fast exactly where the other is slow.
+fn list_prefix_sqlite(
+    conn: &mut DbConnection,
+    query: &ListQuery,
+    prefix: &str,
+) -> Result<Vec<User>, DbError> {
+    let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
+    // The row RECENT_ROWS deep: a bounded walk of the index, not paging by OFFSET.
+    let mut deep = users::table
+        .select((users::created_at, users::id))
+        .order((users::created_at.desc(), users::id.desc()))
+        .offset(RECENT_ROWS - 1)
+        .limit(1)
+        .into_boxed();
+    if let Some(after) = query.after {
+        deep = deep.filter(before(after));
+    }
+    let Some((created_at, id)) = deep.first::<(NaiveDateTime, i32)>(conn).optional()? else {
+        // Fewer rows than that from here on: one walk reads them all.
+        return list_scan(conn, query, None);
+    };
+    let floor = PageCursor {
+        created_at,
+        id: UserId::new(id),
+    };
+    let recent = list_scan(conn, query, Some(floor))?;
+    if recent.len() as i64 >= limit {
+        return Ok(recent);
+    }
+    // Byte order on lower(): the strings with this prefix are those in [prefix, successor).
+    let lo = prefix.to_lowercase();
+    let (name, mail) = (|| lower(users::username), || lower(users::email));
+    let matches: BoxedCondition = match prefix_successor(&lo) {
+        Some(hi) => Box::new(
+            name()
+                .ge(lo.clone())
+                .and(name().lt(hi.clone()))
+                .or(mail().ge(lo).and(mail().lt(hi))),
+        ),
+        None => Box::new(name().ge(lo.clone()).or(mail().ge(lo))),
+    };
+    let mut q = users::table
+        .select(UserRow::as_select())
+        .filter(matches)
+        .order((users::created_at.desc(), users::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = query.after {
+        q = q.filter(before(after));
+    }
+    let rows = q.load(conn)?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+/// The smallest string greater than every string that starts with `prefix` (in code point,
+/// hence UTF-8 byte, order): the last character moved up by one, skipping surrogates, after
+/// dropping trailing characters that cannot move. `None` when there is none.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// Sets `active`; true if the user exists.
@@ -409,6 +530,15 @@ pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_successors() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        assert_eq!(prefix_successor(""), None);
+    }
 
     #[test]
     fn like_patterns_match_literally() {

@@ -538,3 +538,95 @@ fn now_utc_round_trips() {
         assert!(stored.created_at - before < TimeDelta::seconds(60), "{b}");
     }
 }
+
+/// Inserts `n` users `<stem><i>` (i = 1..=n), user i created i seconds into 2026: the
+/// highest i is the newest.
+fn bulk_insert(conn: &mut DbConnection, stem: &str, n: u32, offset: u32) {
+    use diesel::RunQueryDsl;
+    let sql = match conn {
+        DbConnection::Sqlite(_) => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+             INSERT INTO users (username, email, password, created_at)
+             SELECT '{stem}' || i, '{stem}' || i || '@example.com', 'h',
+                    datetime('2026-01-01 00:00:00', '+' || (i + {offset}) || ' seconds') FROM n"
+        ),
+        DbConnection::Postgres(_) => format!(
+            "INSERT INTO users (username, email, password, created_at)
+             SELECT '{stem}' || i, '{stem}' || i || '@example.com', 'h',
+                    timestamp '2026-01-01 00:00:00' + (i + {offset}) * interval '1 second'
+             FROM generate_series(1, {n}) AS i"
+        ),
+    };
+    diesel::sql_query(sql).execute(conn).unwrap();
+}
+
+#[test]
+fn prefix_search_matches_a_plain_filter_for_rare_and_common_prefixes() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        // Old rare users, then many newer ones: a rare prefix is not among the newest rows.
+        bulk_insert(&mut conn, "Rare_", 30, 0);
+        bulk_insert(&mut conn, "common", 3000, 100);
+        let all = users::list_newest(&mut conn, 1000).unwrap();
+        let everyone: Vec<User> = {
+            let mut v = all;
+            let mut after = v.last().map(PageCursor::from);
+            while let Some(cursor) = after {
+                let page = users::list(
+                    &mut conn,
+                    &ListQuery {
+                        limit: 1000,
+                        after: Some(cursor),
+                        prefix: None,
+                    },
+                )
+                .unwrap();
+                after = page.last().map(PageCursor::from);
+                v.extend(page);
+            }
+            v
+        };
+        assert_eq!(everyone.len(), 3030, "{b}");
+        for (prefix, limit) in [
+            ("rare_", 100), // 30 matches, all older than the newest 2000 rows
+            ("RARE_1", 5),  // case-insensitive, paged
+            ("common1", 100),
+            ("common", 7),
+            ("c", 1000),
+            ("nobody", 10),
+            ("rare_%", 10), // `%` matches literally: nothing
+            ("common2999", 10),
+        ] {
+            let want: Vec<&str> = everyone
+                .iter()
+                .filter(|u| {
+                    let p = prefix.to_lowercase();
+                    u.username.to_lowercase().starts_with(&p) || u.email.starts_with(&p)
+                })
+                .map(|u| u.username.as_str())
+                .collect();
+            // Every page, following the cursor, until the matches run out.
+            let mut got: Vec<String> = Vec::new();
+            let mut after = None;
+            loop {
+                let page = users::list(
+                    &mut conn,
+                    &ListQuery {
+                        limit,
+                        after,
+                        prefix: Some(prefix.to_owned()),
+                    },
+                )
+                .unwrap();
+                assert!(page.len() as i64 <= limit, "{b} {prefix}");
+                got.extend(page.iter().map(|u| u.username.clone()));
+                if (page.len() as i64) < limit {
+                    break;
+                }
+                after = page.last().map(PageCursor::from);
+            }
+            assert_eq!(got, want, "{b}: q={prefix} limit={limit}");
+        }
+    }
+}
