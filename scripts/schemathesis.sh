@@ -16,6 +16,7 @@
 # empty database runs the same passes there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 root="$PWD"
 
 SCHEMATHESIS_VERSION="4.32.5"
@@ -34,7 +35,7 @@ fi
 st="$venv/bin/st"
 
 work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 base="http://127.0.0.1:${port}"
 database="${SCHEMATHESIS_DATABASE_URL:-$work/schemathesis.db}"
 pid=""
@@ -57,12 +58,7 @@ fail() {
 service_env=(env -i PATH="$PATH" APP_ENV=development DATABASE_URL="$database" PORT="$port")
 "${service_env[@]}" RUST_LOG=warn "$bin" serve >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-    curl -fs "$base/ready" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || fail "service exited at start-up"
-    sleep 0.1
-done
-curl -fs "$base/ready" >/dev/null || fail "service not ready"
+wait_started "$base/ready" "$pid" || fail "service did not start"
 
 # An admin (from the CLI, as an operator would) and an ordinary user, with their tokens.
 printf 'admin-password\n' | "${service_env[@]}" "$bin" create-user \

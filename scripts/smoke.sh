@@ -4,11 +4,12 @@
 # difference from the contract. Then SIGTERM: the process must exit 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 cargo build --release -p users-api --quiet
 bin="target/release/users-api"
 work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 base="http://127.0.0.1:${port}"
 pid=""
 cleanup() {
@@ -27,11 +28,7 @@ fail() {
 env -i PATH="$PATH" APP_ENV=development DATABASE_URL="$work/smoke.db" PORT="$port" \
     REQUEST_TIMEOUT_SECONDS=2 RUST_LOG=info "$bin" serve >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-    curl -fs "$base/ping" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || fail "service exited at start-up"
-    sleep 0.1
-done
+wait_started "$base/ping" "$pid" || fail "service did not start"
 
 # request METHOD PATH [BODY] [TOKEN] -> sets $status and $body
 request() {

@@ -31,6 +31,8 @@ use crate::throttle;
             )),
         (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
         (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::UNAVAILABLE})),
     )
@@ -104,6 +106,8 @@ pub async fn register(
             body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::LOGIN_FAILED})),
         (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
         (status = 429, description = "Too many failed logins for this account or client address.",
             body = crate::openapi::ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds until an attempt is allowed again.")),
@@ -289,6 +293,8 @@ pub async fn logout_all(
             body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": "Invalid refresh token. Please log in again."})),
         (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
         (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::UNAVAILABLE})),
     )
@@ -338,6 +344,8 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpR
             example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
         (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
         (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::UNAVAILABLE})),
     )

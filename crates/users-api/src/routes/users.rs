@@ -174,6 +174,8 @@ pub async fn get(
             example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
         (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
         (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::UNAVAILABLE})),
     )
@@ -289,6 +291,8 @@ fn user_changes(body: &serde_json::Map<String, Value>) -> Option<UserChanges> {
             body = crate::openapi::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
         (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::TOO_LARGE})),
+        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
+            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
         (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
             example = json!({"status": "error", "message": msg::UNAVAILABLE})),
     )
