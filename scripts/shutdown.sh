@@ -1,21 +1,17 @@
 #!/usr/bin/env bash
-# Graceful shutdown: SIGTERM while requests are in flight. Every request in flight completes
-# with its normal answer, the process exits 0, and new connections are refused afterwards.
+# Graceful shutdown: SIGTERM, then SIGINT, while requests are in flight. Every request in
+# flight completes with its normal answer, the process exits 0, and new connections are
+# refused afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-# Up to five attempts. Some attempts (one in ten to one in two here, depending on timing)
-# lose the in-flight requests of an actix worker at SIGTERM: the worker never logs its
-# graceful stop and the server does not wait for it. The binary from before 2026-12-02
-# does it too; the cause is not found yet (see ARCHITECTURE.md, "Known issues"). A service that never drains fails all five attempts,
-# and each failed attempt is printed in full.
-if [ -z "${SHUTDOWN_ATTEMPT:-}" ]; then
-    for attempt in 1 2 3 4 5; do
-        SHUTDOWN_ATTEMPT="$attempt" "$PWD/scripts/shutdown.sh" && exit 0
-        echo "shutdown: attempt $attempt of 5 failed" >&2
+# Both stop signals, each on a fresh service.
+if [ -z "${SHUTDOWN_SIGNAL:-}" ]; then
+    for signal in TERM INT; do
+        SHUTDOWN_SIGNAL="$signal" "$PWD/scripts/shutdown.sh" || exit 1
     done
-    exit 1
+    exit 0
 fi
 
 cargo build --release -p users-api --quiet
@@ -27,7 +23,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 fail() { echo "shutdown: FAIL: $*" >&2; cat "$work/log" >&2 || true; exit 1; }
 
-# A deliberately slow hash (about a second), so that logins are in flight when SIGTERM lands.
+# A deliberately slow hash (about a second), so that logins are in flight when the signal lands.
 env -i PATH="$PATH" DATABASE_URL="$work/db.sqlite" PORT="$port" WORKERS=2 \
     ARGON2_MEMORY_KIB=65536 ARGON2_ITERATIONS=12 \
     target/release/users-api >"$work/log" 2>&1 &
@@ -52,7 +48,7 @@ for _ in $(seq 1 100); do
 done
 [ "$established" -ge "$n" ] || fail "only $established of $n connections established"
 sleep 0.5
-kill -TERM "$pid"
+kill -"$SHUTDOWN_SIGNAL" "$pid"
 wait_start=$(date +%s)
 rc=0
 wait "$pid" || rc=$?
@@ -68,4 +64,4 @@ done
 if curl -s -o /dev/null --max-time 2 "$base/ping"; then
     fail "still accepting after shutdown"
 fi
-echo "shutdown: ${n} requests in flight all completed (200), exit 0, no new connections"
+echo "shutdown: SIG${SHUTDOWN_SIGNAL}: ${n} requests in flight all completed (200), exit 0, no new connections"

@@ -142,6 +142,7 @@ async fn log_request(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let method = req.method().clone();
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    let _in_flight = state.as_ref().map(|s| InFlight::enter(&s.in_flight));
     let mut res = next.call(req).await?;
     let route = res
         .request()
@@ -166,4 +167,20 @@ async fn log_request(
         "request"
     );
     Ok(res)
+}
+
+/// Counts a request as in flight for as long as it lives, even if its future is dropped.
+struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(std::sync::Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::{HttpServer, web};
@@ -165,6 +166,7 @@ fn serve(config: Config) -> Result<(), Failure> {
     let (host, port, workers) = (config.host.clone(), config.port, config.workers);
     let request_timeout = Duration::from_secs(config.request_timeout_secs);
     let state = web::Data::new(AppState::new(config, pool)?);
+    let in_flight = std::sync::Arc::clone(&state.in_flight);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || build_app(state.clone()))
@@ -172,11 +174,18 @@ fn serve(config: Config) -> Result<(), Failure> {
             .shutdown_timeout(30)
             .client_request_timeout(request_timeout)
             .bind((host.as_str(), port))
-            .map_err(|e| Failure(1, format!("cannot listen on {host}:{port}: {e}")))?;
+            .map_err(|e| Failure(1, format!("cannot listen on {host}:{port}: {e}")))?
+            .disable_signals();
         for addr in server.addrs() {
             tracing::info!(%addr, workers, "listening");
         }
-        server.run().await?;
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            stop_signal().await;
+            drain_and_stop(&handle, &in_flight).await;
+        });
+        server.await?;
         tracing::info!("stopped");
         Ok(())
     })
@@ -304,5 +313,47 @@ fn create_user(config: &Config, username: &str, email: &str, admin: bool) -> Res
             Err(Failure(1, format!("that {field} is already taken")))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// How long a stop waits for the requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Stops the server gracefully, in our order rather than actix-server's alone: stop
+/// accepting, wait until no request is in flight (at most [`DRAIN_TIMEOUT`]), then stop
+/// the workers. actix-server's own graceful stop races: the accept thread exits first and
+/// a worker that sees its connection channel closed before its stop message ends at once,
+/// dropping the requests it was serving (seen in `scripts/shutdown.sh`). With nothing in
+/// flight, that race can only close idle connections.
+async fn drain_and_stop(handle: &actix_web::dev::ServerHandle, in_flight: &AtomicUsize) {
+    tracing::info!("stop signal: no new connections, finishing requests in flight");
+    handle.pause().await;
+    let started = std::time::Instant::now();
+    while in_flight.load(Ordering::SeqCst) > 0 && started.elapsed() < DRAIN_TIMEOUT {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The last responses leave the socket buffers.
+    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    handle.stop(true).await;
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C): both stop gracefully. If the handlers cannot be
+/// installed, waits for ever (the signals then act as the system's default).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT");
+            std::future::pending::<()>().await;
+        }
     }
 }

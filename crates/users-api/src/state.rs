@@ -30,6 +30,9 @@ pub struct AppState {
     pub hasher: Arc<PasswordHasher>,
     /// Prometheus series.
     pub metrics: Arc<Metrics>,
+    /// Requests being handled right now (the request log middleware keeps it), so that a
+    /// shutdown can wait for them.
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Password hashing runs here, one thread per core, so that a login flood queues
     /// instead of starving the blocking pool that database calls use.
     hash_pool: Arc<HashPool>,
@@ -145,6 +148,7 @@ impl AppState {
             refresh: Arc::new(refresh),
             hasher,
             metrics: Arc::new(Metrics::new()),
+            in_flight: Arc::default(),
             hash_pool,
         })
     }
