@@ -1,5 +1,7 @@
 //! The app factory, shared by `main` and the tests.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use actix_cors::Cors;
@@ -170,17 +172,17 @@ async fn log_request(
 }
 
 /// Counts a request as in flight for as long as it lives, even if its future is dropped.
-struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+struct InFlight(Arc<AtomicUsize>);
 
 impl InFlight {
-    fn enter(counter: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Self {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Self(std::sync::Arc::clone(counter))
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(counter))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -264,7 +264,7 @@ fn escape_like(s: &str) -> String {
 pub fn list(conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<User>, DbError> {
     match (&*conn, query.prefix.as_deref()) {
         (DbConnection::Sqlite(_), Some(prefix)) => list_prefix_sqlite(conn, query, prefix),
-        _ => list_scan(conn, query, None),
+        (_, prefix) => page(conn, query, prefix.map(prefix_like)),
     }
 }
 
@@ -296,12 +296,39 @@ fn at_or_after(c: PageCursor) -> BoxedCondition {
     )
 }
 
-/// The page by walking the index, filtered by the prefix (`LIKE`), optionally only down to
-/// the row `floor`.
-fn list_scan(
+/// Username or email starts with `prefix`, case-insensitively, as `LIKE` (`%` and `_`
+/// literal). No index serves it on SQLite; `text_pattern_ops` ones do on PostgreSQL.
+fn prefix_like(prefix: &str) -> BoxedCondition {
+    let pattern = escape_like(&prefix.to_lowercase());
+    Box::new(
+        lower(users::username)
+            .like(pattern.clone())
+            .escape('\\')
+            .or(lower(users::email).like(pattern).escape('\\')),
+    )
+}
+
+/// The same as [`prefix_like`] written as byte ranges on `lower(...)`, which SQLite's
+/// expression indexes serve: the strings with this prefix are those in [prefix, successor).
+fn prefix_range(prefix: &str) -> BoxedCondition {
+    let lo = prefix.to_lowercase();
+    let (name, mail) = (|| lower(users::username), || lower(users::email));
+    match prefix_successor(&lo) {
+        Some(hi) => Box::new(
+            name()
+                .ge(lo.clone())
+                .and(name().lt(hi.clone()))
+                .or(mail().ge(lo).and(mail().lt(hi))),
+        ),
+        None => Box::new(name().ge(lo.clone()).or(mail().ge(lo))),
+    }
+}
+
+/// One newest-first page from the cursor on, with the extra conditions.
+fn page(
     conn: &mut DbConnection,
     query: &ListQuery,
-    floor: Option<PageCursor>,
+    conditions: impl IntoIterator<Item = BoxedCondition>,
 ) -> Result<Vec<User>, DbError> {
     let mut q = users::table
         .select(UserRow::as_select())
@@ -311,17 +338,8 @@ fn list_scan(
     if let Some(after) = query.after {
         q = q.filter(before(after));
     }
-    if let Some(floor) = floor {
-        q = q.filter(at_or_after(floor));
-    }
-    if let Some(prefix) = query.prefix.as_deref() {
-        let pattern = escape_like(&prefix.to_lowercase());
-        q = q.filter(
-            lower(users::username)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(users::email).like(pattern).escape('\\')),
-        );
+    for condition in conditions {
+        q = q.filter(condition);
     }
     let rows = q.load(conn)?;
     Ok(rows.into_iter().map(User::from).collect())
@@ -340,52 +358,28 @@ fn list_prefix_sqlite(
     query: &ListQuery,
     prefix: &str,
 ) -> Result<Vec<User>, DbError> {
-    let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
     // The row RECENT_ROWS deep: a bounded walk of the index, not paging by OFFSET.
     let mut deep = users::table
         .select((users::created_at, users::id))
         .order((users::created_at.desc(), users::id.desc()))
         .offset(RECENT_ROWS - 1)
-        .limit(1)
         .into_boxed();
     if let Some(after) = query.after {
         deep = deep.filter(before(after));
     }
     let Some((created_at, id)) = deep.first::<(NaiveDateTime, i32)>(conn).optional()? else {
         // Fewer rows than that from here on: one walk reads them all.
-        return list_scan(conn, query, None);
+        return page(conn, query, [prefix_like(prefix)]);
     };
     let floor = PageCursor {
         created_at,
         id: UserId::new(id),
     };
-    let recent = list_scan(conn, query, Some(floor))?;
-    if recent.len() as i64 >= limit {
+    let recent = page(conn, query, [at_or_after(floor), prefix_like(prefix)])?;
+    if recent.len() as i64 >= query.limit.clamp(1, MAX_LIST_LIMIT) {
         return Ok(recent);
     }
-    // Byte order on lower(): the strings with this prefix are those in [prefix, successor).
-    let lo = prefix.to_lowercase();
-    let (name, mail) = (|| lower(users::username), || lower(users::email));
-    let matches: BoxedCondition = match prefix_successor(&lo) {
-        Some(hi) => Box::new(
-            name()
-                .ge(lo.clone())
-                .and(name().lt(hi.clone()))
-                .or(mail().ge(lo).and(mail().lt(hi))),
-        ),
-        None => Box::new(name().ge(lo.clone()).or(mail().ge(lo))),
-    };
-    let mut q = users::table
-        .select(UserRow::as_select())
-        .filter(matches)
-        .order((users::created_at.desc(), users::id.desc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = query.after {
-        q = q.filter(before(after));
-    }
-    let rows = q.load(conn)?;
-    Ok(rows.into_iter().map(User::from).collect())
+    page(conn, query, [prefix_range(prefix)])
 }
 
 /// The smallest string greater than every string that starts with `prefix` (in code point,
