@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
@@ -73,9 +74,16 @@ impl Verifier {
                 key
             }
         };
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &key.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &key.validation)
             .map(|data| data.claims)
-            .map_err(|e| map_error(&e))
+            .map_err(|e| map_error(&e))?;
+        // jsonwebtoken compares `exp` with the current whole second and accepts `exp == now`,
+        // so a token stayed valid for up to a second past its `exp`. Zero leeway means refused
+        // from the instant `exp` names (PyJWT's `now >= exp`), on a sub-second clock.
+        if is_expired(claims.exp, SystemTime::now()) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
     }
 
     fn keys(&self) -> &[VerifyKey] {
@@ -98,6 +106,13 @@ impl fmt::Debug for Verifier {
             }))
             .finish()
     }
+}
+
+/// True from the instant `exp` (Unix seconds) names, with no leeway.
+pub(crate) fn is_expired(exp: u64, now: SystemTime) -> bool {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(exp))
+        .is_some_and(|at| now >= at)
 }
 
 fn map_error(e: &jsonwebtoken::errors::Error) -> TokenError {
@@ -245,6 +260,16 @@ impl JwksVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_has_no_leeway_within_the_second() {
+        let exp = 1_700_000_000;
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(exp * 1000 + ms);
+        assert!(!is_expired(exp, at(0) - Duration::from_millis(1)));
+        assert!(is_expired(exp, at(0)));
+        assert!(is_expired(exp, at(950)));
+        assert!(!is_expired(u64::MAX, SystemTime::now()), "beyond the clock's range");
+    }
 
     #[test]
     fn shape_checks() {
