@@ -268,7 +268,10 @@ mod tests {
         assert!(!is_expired(exp, at(0) - Duration::from_millis(1)));
         assert!(is_expired(exp, at(0)));
         assert!(is_expired(exp, at(950)));
-        assert!(!is_expired(u64::MAX, SystemTime::now()), "beyond the clock's range");
+        assert!(
+            !is_expired(u64::MAX, SystemTime::now()),
+            "beyond the clock's range"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! What every handler shares, and the two ways off the async workers: the database pool
 //! and the bounded password-hashing pool.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use auth_token::{RefreshTokens, TokenService};
@@ -32,72 +33,83 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Requests being handled right now (the request log middleware keeps it), so that a
     /// shutdown can wait for them.
-    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    pub in_flight: Arc<AtomicUsize>,
     /// Password hashing runs here, one thread per core, so that a login flood queues
     /// instead of starving the blocking pool that database calls use.
     hash_pool: Arc<HashPool>,
+    /// Fails database calls fast while the database is known to be down.
+    breaker: Arc<Breaker>,
 }
 
 type HashJob = Box<dyn FnOnce(&PasswordHasher) + Send>;
 
 /// How long a hashing thread keeps its argon2 memory without work.
-const HASH_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+const HASH_IDLE: Duration = Duration::from_secs(1);
 
 /// A fixed set of threads that run password hashing jobs in arrival order. Fixed threads
 /// also bound argon2's working memory: each thread keeps one buffer while it is busy (see
 /// `users_domain::PasswordHasher`) and frees it after `HASH_IDLE` without work, so the
 /// process holds at most `threads x ARGON2_MEMORY_KIB`, however many logins it serves.
 struct HashPool {
-    jobs: std::sync::mpsc::Sender<HashJob>,
+    jobs: crossbeam_channel::Sender<HashJob>,
+    /// Threads holding argon2 memory right now.
+    holding: Arc<AtomicUsize>,
 }
 
-/// One hashing thread: runs jobs from the shared queue until the pool is dropped.
-fn hash_thread(rx: &Mutex<Receiver<HashJob>>, hasher: &PasswordHasher) {
+/// One hashing thread: runs jobs from the shared queue until the pool is dropped. Every
+/// thread waits on the queue itself (a multi-consumer channel, no lock around it), so a
+/// thread that holds memory always gets its idle timeout: none waits behind another.
+fn hash_thread(
+    jobs: &crossbeam_channel::Receiver<HashJob>,
+    hasher: &PasswordHasher,
+    holding: &AtomicUsize,
+) {
     let mut holds_memory = false;
     loop {
-        // The lock is held only while waiting for the next job. A thread that
-        // holds argon2 memory waits at most HASH_IDLE, then frees it and lets
-        // the next thread wait; one without memory waits for as long as it
-        // takes. So an idle service gives its hashing memory back.
-        let Ok(queue) = rx.lock() else { return };
         let job = if holds_memory {
-            match queue.recv_timeout(HASH_IDLE) {
+            match jobs.recv_timeout(HASH_IDLE) {
                 Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => {
-                    drop(queue);
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     users_domain::release_hash_memory();
                     holds_memory = false;
+                    holding.fetch_sub(1, Ordering::SeqCst);
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         } else {
-            match queue.recv() {
+            match jobs.recv() {
                 Ok(job) => job,
-                Err(_) => return,
+                Err(_) => break,
             }
         };
-        drop(queue);
-        holds_memory = true;
+        if !holds_memory {
+            holds_memory = true;
+            holding.fetch_add(1, Ordering::SeqCst);
+        }
         // A panicking job must not take the thread with it; its caller
         // sees the dropped reply channel as an internal error.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             job(hasher);
         }));
     }
+    if holds_memory {
+        users_domain::release_hash_memory();
+        holding.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl HashPool {
     fn new(threads: usize, hasher: Arc<PasswordHasher>) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = crossbeam_channel::unbounded::<HashJob>();
+        let holding = Arc::new(AtomicUsize::new(0));
         for i in 0..threads {
-            let (rx, hasher) = (Arc::clone(&rx), Arc::clone(&hasher));
+            let (rx, hasher, holding) = (rx.clone(), Arc::clone(&hasher), Arc::clone(&holding));
             std::thread::Builder::new()
                 .name(format!("hash-{i}"))
-                .spawn(move || hash_thread(&rx, &hasher))?;
+                .spawn(move || hash_thread(&rx, &hasher, &holding))?;
         }
-        Ok(Self { jobs: tx })
+        Ok(Self { jobs: tx, holding })
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
@@ -111,6 +123,55 @@ impl HashPool {
         });
         self.jobs.send(job).map_err(|e| ApiError::internal(&e))?;
         answer.await.map_err(|e| ApiError::internal(&e))
+    }
+}
+
+/// A circuit breaker in front of the pool. When a call finds the database unavailable, the
+/// circuit opens: further calls answer 503 at once instead of each waiting out the pool
+/// timeout (2,000 requests queued behind a dead database waited up to four times that
+/// timeout). While it is open, one call at a time goes through as a probe; the first that
+/// reaches the database closes it again.
+#[derive(Debug, Default)]
+struct Breaker {
+    open: AtomicBool,
+    probing: AtomicBool,
+}
+
+/// How a call was let through the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Closed,
+    Probe,
+}
+
+impl Breaker {
+    /// `None`: the circuit is open and a probe is already out, so fail fast.
+    fn admit(&self) -> Option<Admission> {
+        if !self.open.load(Ordering::SeqCst) {
+            return Some(Admission::Closed);
+        }
+        self.probing
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .map(|_| Admission::Probe)
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn record<T>(&self, admission: Admission, result: &Result<T, DbError>) {
+        let down = matches!(result, Err(e) if e.is_unavailable());
+        if self.open.swap(down, Ordering::SeqCst) != down {
+            if down {
+                tracing::warn!("database unavailable: failing fast until a probe reaches it");
+            } else {
+                tracing::info!("database reachable again");
+            }
+        }
+        if admission == Admission::Probe {
+            self.probing.store(false, Ordering::SeqCst);
+        }
     }
 }
 
@@ -150,6 +211,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             in_flight: Arc::default(),
             hash_pool,
+            breaker: Arc::default(),
         })
     }
 
@@ -165,27 +227,47 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let result = web::block(move || {
-            let mut conn = users_db::get_conn(&pool)?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-        Ok(result?)
+        Ok(self.db_raw(f).await??)
     }
 
-    /// Like [`db`](Self::db), but hands back the database error for the caller to map
-    /// (a duplicate, say); unavailability is still 503.
+    /// Like [`db`](Self::db), but hands back the database error for the caller to map (a
+    /// duplicate, say); only a blocking pool that is gone (shutdown) is an `ApiError` here.
+    /// Every database call of the service takes this one path: the breaker, the time budget
+    /// and `users_db::with_conn_within`, which closes a connection a query found dead.
     pub async fn db_raw<T, F>(&self, f: F) -> Result<Result<T, DbError>, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        web::block(move || users_db::with_conn(&pool, f))
-            .await
-            .map_err(|e| ApiError::internal(&e))
+        let Some(admission) = self.breaker.admit() else {
+            return Ok(Err(DbError::Unavailable(
+                "circuit open: the database was found down".into(),
+            )));
+        };
+        // The whole wait (queue for a blocking thread, then for a connection) is bounded by
+        // the pool timeout, not only the second part.
+        let deadline = Instant::now() + Duration::from_secs(self.config.db_pool_timeout_secs);
+        let (pool, breaker) = (self.pool.clone(), Arc::clone(&self.breaker));
+        web::block(move || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let result = if left.is_zero() {
+                Err(DbError::Unavailable(
+                    "no connection within the pool timeout".into(),
+                ))
+            } else {
+                users_db::with_conn_within(&pool, left, f)
+            };
+            breaker.record(admission, &result);
+            result
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))
+    }
+
+    /// How many hashing threads hold argon2 working memory now (each frees it after a
+    /// second without work).
+    pub fn hashing_threads_holding_memory(&self) -> usize {
+        self.hash_pool.holding.load(Ordering::SeqCst)
     }
 
     /// Runs CPU-heavy password work on the hashing threads, one job per core at a time; its time
@@ -198,7 +280,7 @@ impl AppState {
         let (result, seconds) = self
             .hash_pool
             .run(move |hasher| {
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 let result = f(hasher);
                 (result, started.elapsed().as_secs_f64())
             })

@@ -276,7 +276,17 @@ pub fn with_conn<T>(
     pool: &DbPool,
     f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    let mut conn = get_conn(pool)?;
+    with_conn_within(pool, pool.connection_timeout(), f)
+}
+
+/// [`with_conn`], waiting at most `timeout` for a connection (a caller that already spent
+/// part of its time budget in a queue passes what is left).
+pub fn with_conn_within<T>(
+    pool: &DbPool,
+    timeout: Duration,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut conn = pool.get_timeout(timeout)?;
     let result = f(&mut conn);
     conn.record(&result);
     result

@@ -13,7 +13,7 @@ pub mod users;
 
 pub use connection::{
     ALIVE_BYPASS, DbConnection, DbConnectionManager, DbPool, DbUrl, PoolOptions, PoolSlot,
-    PooledConnection, build_pool, get_conn, with_conn,
+    PooledConnection, build_pool, get_conn, with_conn, with_conn_within,
 };
 pub use error::{BoxError, DbError, UniqueField};
 pub use migrations::{

@@ -9,6 +9,7 @@ mod admin;
 
 mod openapi;
 mod passwords;
+mod protections;
 mod robustness;
 mod seed_auth;
 mod seed_user_model;
