@@ -254,6 +254,11 @@ impl AppState {
                 Err(DbError::Unavailable(
                     "no connection within the pool timeout".into(),
                 ))
+            } else if admission == Admission::Closed && breaker.is_open() {
+                // Opened while this call waited for a blocking thread.
+                Err(DbError::Unavailable(
+                    "circuit open: the database was found down".into(),
+                ))
             } else {
                 users_db::with_conn_within(&pool, left, f)
             };
