@@ -46,16 +46,39 @@ fn issue(
     })
 }
 
-/// Opens a session for `user_id` and returns its first token pair.
-pub async fn open(state: &AppState, user_id: UserId) -> Result<TokenPair, ApiError> {
-    let sid = new_session_id();
-    let now = now_utc();
-    let expires = now + TimeDelta::days(i64::from(state.config.refresh_expiration_days));
-    let id = sid.clone();
-    state
-        .db(move |conn| users_db::sessions::create(conn, &id, user_id, now, expires))
-        .await?;
-    issue(state, user_id, &sid, 0)
+/// A session about to be opened: its id and times, chosen before the database hop so that
+/// the insert can share a transaction with other writes (registration, login).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    sid: String,
+    now: NaiveDateTime,
+    expires: NaiveDateTime,
+}
+
+impl NewSession {
+    /// A new session id, starting now, ending after `REFRESH_TOKEN_EXPIRATION_DAYS`.
+    pub fn new(state: &AppState) -> Self {
+        let now = now_utc();
+        Self {
+            sid: new_session_id(),
+            now,
+            expires: now + TimeDelta::days(i64::from(state.config.refresh_expiration_days)),
+        }
+    }
+
+    /// Inserts the session row for `user_id` (inside the caller's database work).
+    pub fn insert(
+        &self,
+        conn: &mut users_db::DbConnection,
+        user_id: UserId,
+    ) -> Result<(), DbError> {
+        users_db::sessions::create(conn, &self.sid, user_id, self.now, self.expires).map(|_| ())
+    }
+
+    /// The first token pair of the session, once its row is written.
+    pub fn tokens(&self, state: &AppState, user_id: UserId) -> Result<TokenPair, ApiError> {
+        issue(state, user_id, &self.sid, 0)
+    }
 }
 
 enum Outcome {

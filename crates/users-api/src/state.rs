@@ -246,7 +246,7 @@ impl AppState {
         };
         // The whole wait (queue for a blocking thread, then for a connection) is bounded by
         // the pool timeout, not only the second part.
-        let deadline = Instant::now() + Duration::from_secs(self.config.db_pool_timeout_secs);
+        let deadline = Instant::now() + self.pool.connection_timeout();
         let (pool, breaker) = (self.pool.clone(), Arc::clone(&self.breaker));
         web::block(move || {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use chrono::TimeDelta;
-use users_db::throttle::{self, Scope};
+use users_db::throttle;
 use users_domain::now_utc;
 
 use crate::config::ThrottleConfig;
@@ -60,75 +60,78 @@ fn retry_after(failures: &[chrono::NaiveDateTime], max: u32, window: TimeDelta) 
     )
 }
 
-/// 429 with `Retry-After` when the account or the address is over its limit.
-pub async fn check(state: &AppState, account: &str, address: &str) -> Result<(), ApiError> {
-    let cfg: ThrottleConfig = state.config.throttle;
+/// An attempt taken against the limits, recorded as a failure until [`Attempt::succeeded`].
+#[derive(Debug)]
+pub struct Attempt {
+    account: String,
+    taken: throttle::Taken,
+}
+
+/// An attempt refused at a limit: seconds until one is allowed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    retry_after: u64,
+}
+
+/// Takes an attempt for `account` from `address` (on a database connection, so that the
+/// caller can do more in the same hop): counted and recorded atomically before any password
+/// is checked, so concurrent guesses cannot pass the count together.
+pub fn take(
+    conn: &mut users_db::DbConnection,
+    cfg: ThrottleConfig,
+    account: &str,
+    address: &str,
+) -> Result<Result<Attempt, Throttled>, users_db::DbError> {
     let window = TimeDelta::seconds(i64::from(cfg.window_secs));
-    let (account_, address_) = (account.to_owned(), address.to_owned());
-    let (by_account, by_address) = state
-        .db(move |conn| {
-            let since = now_utc() - window;
-            Ok((
-                throttle::recent(
-                    conn,
-                    Scope::Account,
-                    &account_,
-                    since,
-                    i64::from(cfg.max_per_account),
-                )?,
-                throttle::recent(
-                    conn,
-                    Scope::Address,
-                    &address_,
-                    since,
-                    i64::from(cfg.max_per_address),
-                )?,
-            ))
-        })
-        .await?;
-    let wait = [
-        retry_after(&by_account, cfg.max_per_account, window),
-        retry_after(&by_address, cfg.max_per_address, window),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    match wait {
-        Some(secs) => {
-            state.metrics.throttled.inc();
-            state.metrics.login("throttled");
-            Err(
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, Word::Error, TOO_MANY)
-                    .with_header("retry-after", secs.to_string()),
-            )
+    let now = now_utc();
+    let limits = throttle::Limits {
+        per_account: i64::from(cfg.max_per_account),
+        per_address: i64::from(cfg.max_per_address),
+        since: now - window,
+    };
+    Ok(match throttle::take(conn, account, address, now, limits)? {
+        throttle::Take::Taken(taken) => Ok(Attempt {
+            account: account.to_owned(),
+            taken,
+        }),
+        throttle::Take::Refused { account, address } => {
+            let wait = [
+                retry_after(&account, cfg.max_per_account, window),
+                retry_after(&address, cfg.max_per_address, window),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(1);
+            Err(Throttled { retry_after: wait })
         }
-        None => Ok(()),
+    })
+}
+
+impl Attempt {
+    /// The password was right: the account's failures are forgotten and this attempt no
+    /// longer counts against the address.
+    pub fn succeeded(&self, conn: &mut users_db::DbConnection) -> Result<(), users_db::DbError> {
+        throttle::succeeded(conn, &self.account, &self.taken)
     }
 }
 
-/// Counts a failed login against the account and the address.
-pub async fn record_failure(
-    state: &AppState,
-    account: &str,
-    address: &str,
-) -> Result<(), ApiError> {
-    state.metrics.login("failure");
-    let window = TimeDelta::seconds(i64::from(state.config.throttle.window_secs));
-    let (account, address) = (account.to_owned(), address.to_owned());
-    state
-        .db(move |conn| {
-            let now = now_utc();
-            throttle::record(conn, Scope::Account, &account, now, now - window)?;
-            throttle::record(conn, Scope::Address, &address, now, now - window)
-        })
-        .await
+impl Throttled {
+    /// 429 with `Retry-After`, counted in the metrics.
+    pub fn into_error(self, state: &AppState) -> ApiError {
+        state.metrics.throttled.inc();
+        state.metrics.login("throttled");
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, Word::Error, TOO_MANY)
+            .with_header("retry-after", self.retry_after.to_string())
+    }
 }
 
-/// Forgets the account's failures after a successful login.
-pub async fn clear_account(state: &AppState, account: &str) -> Result<(), ApiError> {
-    state.metrics.login("success");
-    let account = account.to_owned();
+/// [`take`] in a hop of its own: the attempt, or the 429.
+pub async fn begin(state: &AppState, account: &str, address: &str) -> Result<Attempt, ApiError> {
+    let cfg = state.config.throttle;
+    let (account, address) = (account.to_owned(), address.to_owned());
     state
-        .db(move |conn| throttle::clear(conn, Scope::Account, &account))
-        .await
+        .db(move |conn| take(conn, cfg, &account, &address))
+        .await?
+        .map_err(|t| t.into_error(state))
 }

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::login_failures;
-use crate::{DbConnection, DbError};
+use crate::{DbConnection, DbError, write_transaction};
 
 /// What a failure is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,142 @@ pub fn recent(
         .limit(limit)
         .select(login_failures::failed_at)
         .load(conn)?)
+}
+
+/// The limits an attempt is taken against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Failures of the account allowed within the window.
+    pub per_account: i64,
+    /// Failures of the address allowed within the window.
+    pub per_address: i64,
+    /// The window starts here: older failures do not count (and are forgotten).
+    pub since: NaiveDateTime,
+}
+
+/// What [`take`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Take {
+    /// Under both limits: the attempt is recorded as a failure of the account and the
+    /// address until [`succeeded`] says otherwise.
+    Taken(Taken),
+    /// At a limit: nothing was recorded. The recent failures (newest first, at most the
+    /// limit) of the account and of the address, to compute `Retry-After`.
+    Refused {
+        /// The account's recent failures.
+        account: Vec<NaiveDateTime>,
+        /// The address's recent failures.
+        address: Vec<NaiveDateTime>,
+    },
+}
+
+/// An attempt taken by [`take`]: the row it holds for the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    address_row: i32,
+}
+
+/// Takes one attempt for `account` from `address`, before any password is checked: in one
+/// write transaction that serialises the attempts of the same account and address (SQLite's
+/// `BEGIN IMMEDIATE`; PostgreSQL transaction-level advisory locks on both keys, always
+/// account first), counts their failures since `limits.since` and, when both are under
+/// their limits, records the attempt as a failure of each. So of any number of concurrent
+/// attempts at most the limit are taken: the count and the record cannot interleave. The
+/// caller checks the password only for a taken attempt and calls [`succeeded`] when it was
+/// right.
+pub fn take(
+    conn: &mut DbConnection,
+    account: &str,
+    address: &str,
+    now: NaiveDateTime,
+    limits: Limits,
+) -> Result<Take, DbError> {
+    let (account, address) = (subject(account), subject(address));
+    write_transaction(conn, |conn| {
+        lock(conn, Scope::Account, &account)?;
+        lock(conn, Scope::Address, &address)?;
+        let by_account = recent(
+            conn,
+            Scope::Account,
+            &account,
+            limits.since,
+            limits.per_account,
+        )?;
+        let by_address = recent(
+            conn,
+            Scope::Address,
+            &address,
+            limits.since,
+            limits.per_address,
+        )?;
+        if by_account.len() as i64 >= limits.per_account
+            || by_address.len() as i64 >= limits.per_address
+        {
+            return Ok(Take::Refused {
+                account: by_account,
+                address: by_address,
+            });
+        }
+        forget_before(conn, Scope::Account, &account, limits.since)?;
+        forget_before(conn, Scope::Address, &address, limits.since)?;
+        insert(conn, Scope::Account, &account, now)?;
+        let address_row = insert(conn, Scope::Address, &address, now)?;
+        Ok(Take::Taken(Taken { address_row }))
+    })
+}
+
+/// The attempt was a right password: the account's failures are forgotten (as after any
+/// successful login), and the attempt's own address row goes.
+pub fn succeeded(conn: &mut DbConnection, account: &str, attempt: &Taken) -> Result<(), DbError> {
+    clear(conn, Scope::Account, account)?;
+    diesel::delete(login_failures::table.find(attempt.address_row)).execute(conn)?;
+    Ok(())
+}
+
+/// Serialises the attempts on one subject until the transaction ends. SQLite needs nothing:
+/// its write transaction (`BEGIN IMMEDIATE`) already excludes every other writer.
+fn lock(conn: &mut DbConnection, scope: Scope, subject_: &str) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!(
+                "login_failures:{}:{subject_}",
+                scope.as_str()
+            ))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+fn insert(
+    conn: &mut DbConnection,
+    scope: Scope,
+    subject_: &str,
+    now: NaiveDateTime,
+) -> Result<i32, DbError> {
+    Ok(diesel::insert_into(login_failures::table)
+        .values((
+            login_failures::scope.eq(scope.as_str()),
+            login_failures::subject.eq(subject_),
+            login_failures::failed_at.eq(now),
+        ))
+        .returning(login_failures::id)
+        .get_result(conn)?)
+}
+
+fn forget_before(
+    conn: &mut DbConnection,
+    scope: Scope,
+    subject_: &str,
+    before: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::delete(
+        login_failures::table
+            .filter(login_failures::scope.eq(scope.as_str()))
+            .filter(login_failures::subject.eq(subject_))
+            .filter(login_failures::failed_at.lt(before)),
+    )
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Records one failure at `now`, and forgets this subject's failures older than `forget_before`.

@@ -429,6 +429,24 @@ pub fn set_password_hash(
     Ok(n > 0)
 }
 
+/// Replaces the password hash only if it is still `expected` (the hash the caller verified
+/// the old password against): two concurrent changes cannot both succeed. True if replaced.
+pub fn set_password_hash_if(
+    conn: &mut DbConnection,
+    id: UserId,
+    expected: &PasswordHash,
+    hash: &PasswordHash,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        users::table
+            .find(id.get())
+            .filter(users::password.eq(expected.as_str())),
+    )
+    .set(users::password.eq(hash.as_str()))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
 /// Applies the changes in one statement and returns the user as stored, or `None` if there
 /// is no such user. A taken username or email is [`DbError::Duplicate`]. No changes at all
 /// just reads the user.

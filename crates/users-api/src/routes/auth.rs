@@ -4,14 +4,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use users_db::DbError;
-use users_domain::{Email, NewUser, Password, User, Username};
+use users_domain::{Email, NewUser, Password, Username};
 
 use super::{http_date, json};
-use crate::error::{ApiError, Word, msg};
+use crate::error::{ApiError, ErrorChain, Word, msg};
 use crate::extract::{AuthUser, JsonBody, str_field};
 use crate::sessions;
 use crate::state::AppState;
 use crate::throttle;
+
+/// 400 on `PUT /auth/password` when the old password is wrong.
+const OLD_PASSWORD_INCORRECT: &str = "Old password is incorrect.";
 
 /// Register
 ///
@@ -68,15 +71,25 @@ pub async fn register(
         .await?
         .map_err(|e| ApiError::internal(&e))?;
     let new_user = NewUser::new(username, email, hash);
+    // The user and its first session in one transaction: a failure between them leaves
+    // no user behind.
+    let session = sessions::NewSession::new(&state);
+    let pending = session.clone();
     let user = match state
-        .db_raw(move |conn| users_db::users::insert(conn, &new_user))
+        .db_raw(move |conn| {
+            users_db::write_transaction(conn, |conn| {
+                let user = users_db::users::insert(conn, &new_user)?;
+                pending.insert(conn, user.id)?;
+                Ok(user)
+            })
+        })
         .await?
     {
         Ok(user) => user,
         Err(DbError::Duplicate { .. }) => return Err(exists()),
         Err(e) => return Err(e.into()),
     };
-    let tokens = sessions::open(&state, user.id).await?;
+    let tokens = session.tokens(&state, user.id)?;
     Ok(json(
         StatusCode::CREATED,
         json!({
@@ -130,26 +143,30 @@ pub async fn login(
 
     let account = throttle::account_key(email);
     let address = throttle::client_address(&req, &state.config.trusted_proxies);
-    throttle::check(&state, &account, &address).await?;
-    let failed = || async {
-        throttle::record_failure(&state, &account, &address).await?;
-        Err::<HttpResponse, _>(ApiError::new(
-            StatusCode::NOT_FOUND,
-            Word::Error,
-            msg::LOGIN_FAILED,
-        ))
+    let email = Email::parse(email).ok();
+    let cfg = state.config.throttle;
+    // First hop: the attempt is taken (or refused) atomically, and the user read.
+    let (attempt, user) = state
+        .db(move |conn| {
+            Ok(match throttle::take(conn, cfg, &account, &address)? {
+                Ok(attempt) => {
+                    let user = match &email {
+                        Some(email) => users_db::users::find_by_email(conn, email)?,
+                        None => None,
+                    };
+                    Ok((attempt, user))
+                }
+                Err(throttled) => Err(throttled),
+            })
+        })
+        .await?
+        .map_err(|t| t.into_error(&state))?;
+    let failed = || {
+        state.metrics.login("failure");
+        ApiError::new(StatusCode::NOT_FOUND, Word::Error, msg::LOGIN_FAILED)
     };
     let Ok(password) = Password::for_login(password) else {
-        return failed().await;
-    };
-
-    let user = match Email::parse(email) {
-        Ok(email) => {
-            state
-                .db(move |conn| users_db::users::find_by_email(conn, &email))
-                .await?
-        }
-        Err(_) => None,
+        return Err(failed());
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let (verified, rehash) = state
@@ -164,13 +181,36 @@ pub async fn login(
         .await?;
     let user = match user {
         Some(user) if verified => user,
-        _ => return failed().await,
+        // The attempt stays recorded as a failure.
+        _ => return Err(failed()),
     };
-    throttle::clear_account(&state, &account).await?;
-    if let Some(new_hash) = rehash {
-        upgrade_hash(&state, &user, new_hash).await;
+    let rehash = match rehash {
+        Some(Ok(hash)) => Some(hash),
+        Some(Err(e)) => {
+            tracing::warn!(user_id = %user.id, error = %ErrorChain(&e), "password re-hash failed");
+            None
+        }
+        None => None,
+    };
+    // Second hop: the success settles the attempt, stores an upgraded hash, opens the session.
+    let session = sessions::NewSession::new(&state);
+    let (id, pending, upgraded) = (user.id, session.clone(), rehash.is_some());
+    state
+        .db(move |conn| {
+            users_db::write_transaction(conn, |conn| {
+                attempt.succeeded(conn)?;
+                if let Some(hash) = &rehash {
+                    users_db::users::set_password_hash(conn, id, hash)?;
+                }
+                pending.insert(conn, id)
+            })
+        })
+        .await?;
+    state.metrics.login("success");
+    if upgraded {
+        tracing::info!(user_id = %id, "password hash upgraded to the current cost");
     }
-    let tokens = sessions::open(&state, user.id).await?;
+    let tokens = session.tokens(&state, user.id)?;
     Ok(json(
         StatusCode::OK,
         json!({
@@ -180,26 +220,6 @@ pub async fn login(
             "refresh_token": tokens.refresh,
         }),
     ))
-}
-
-/// Stores a hash at the current cost; a failure is logged and the login goes on.
-async fn upgrade_hash(
-    state: &AppState,
-    user: &User,
-    new_hash: Result<users_domain::PasswordHash, users_domain::PasswordError>,
-) {
-    let id = user.id;
-    let result = match new_hash {
-        Ok(hash) => state
-            .db(move |conn| users_db::users::set_password_hash(conn, id, &hash))
-            .await
-            .map(|_| ()),
-        Err(e) => Err(ApiError::internal(&e)),
-    };
-    match result {
-        Ok(()) => tracing::info!(user_id = %id, "password hash upgraded to the current cost"),
-        Err(e) => tracing::warn!(user_id = %id, error = %e, "password hash upgrade failed"),
-    }
 }
 
 fn logged_out() -> HttpResponse {
@@ -331,7 +351,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpR
         (status = 400, description = "A bad body, a field missing, a new password outside the policy, or a wrong old password.", body = crate::openapi::ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
-                ("Wrong old password" = (value = json!({"status": "error", "message": "Old password is incorrect."})))
+                ("Wrong old password" = (value = json!({"status": "error", "message": OLD_PASSWORD_INCORRECT})))
             )),
         (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
             examples(
@@ -352,6 +372,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpR
 )]
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: AuthUser,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -361,36 +382,49 @@ pub async fn change_password(
     let new = str_field(&body, "new_password")
         .and_then(|p| Password::parse(p, state.password_policy()).ok())
         .ok_or_else(invalid)?;
+    // Wrong old passwords count as failed logins of the account.
+    let account = throttle::account_key(&caller.user.email);
+    let address = throttle::client_address(&req, &state.config.trusted_proxies);
+    let attempt = throttle::begin(&state, &account, &address).await?;
+    let incorrect = || {
+        state.metrics.login("failure");
+        ApiError::new(StatusCode::BAD_REQUEST, Word::Error, OLD_PASSWORD_INCORRECT)
+    };
     let old = Password::for_login(old).ok();
     let stored = caller.user.password_hash.clone();
+    let expected = stored.clone();
     let new_hash = state
         .hashing("verify", move |h| match old {
             Some(old) if h.verify(&old, &stored) => Some(h.hash(&new)),
             _ => None,
         })
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Word::Error,
-                "Old password is incorrect.",
-            )
-        })?
+        .ok_or_else(incorrect)?
         .map_err(|e| ApiError::internal(&e))?;
     let (id, keep) = (caller.user.id, caller.claims.sid);
-    state
+    // One conditional transaction: the hash changes only if it is still the one the old
+    // password was checked against, so of two concurrent changes one wins and the other is
+    // told its old password is no longer right.
+    let changed = state
         .db(move |conn| {
             users_db::write_transaction(conn, |conn| {
-                users_db::users::set_password_hash(conn, id, &new_hash)?;
+                if !users_db::users::set_password_hash_if(conn, id, &expected, &new_hash)? {
+                    return Ok(false);
+                }
                 users_db::sessions::revoke_all_for_user(
                     conn,
                     id,
                     keep.as_deref(),
                     users_domain::now_utc(),
-                )
+                )?;
+                attempt.succeeded(conn)?;
+                Ok(true)
             })
         })
         .await?;
+    if !changed {
+        return Err(incorrect());
+    }
     Ok(json(
         StatusCode::OK,
         json!({"status": "success", "message": "Password updated."}),
