@@ -180,15 +180,32 @@ fn row_columns() -> <UserRow as Selectable<diesel::pg::Pg>>::SelectExpression {
     <UserRow as Selectable<diesel::pg::Pg>>::construct_selection()
 }
 
+/// Runs a write with `RETURNING` to completion and gives its rows.
+///
+/// Never `get_result` for a write: it steps the statement once, reads the row and resets
+/// the statement, and on SQLite an error raised when the statement completes (the commit of
+/// an autocommit statement, `SQLITE_FULL` on a full disk, say) comes back from that reset,
+/// which diesel drops: the caller got the new row of a write that was rolled back. `load`
+/// steps until the statement is done, so that error is the result.
+fn write_returning<'q, Q>(conn: &mut DbConnection, write: Q) -> Result<Vec<UserRow>, DbError>
+where
+    Q: diesel::query_dsl::LoadQuery<'q, DbConnection, UserRow>,
+{
+    Ok(write.load::<UserRow>(conn)?)
+}
+
 /// Inserts a user and returns it as stored (with its id).
 ///
 /// A taken username or email is [`DbError::Duplicate`]; the database decides, so of many
-/// concurrent inserts of one email exactly one succeeds.
+/// concurrent inserts of one email exactly one succeeds. A write that fails (a full disk)
+/// is an error, never a user that was not stored.
 pub fn insert(conn: &mut DbConnection, user: &NewUser) -> Result<User, DbError> {
-    let row = diesel::insert_into(users::table)
+    let write = diesel::insert_into(users::table)
         .values(NewUserRow::from(user))
-        .returning(row_columns())
-        .get_result::<UserRow>(conn)?;
+        .returning(row_columns());
+    let row = write_returning(conn, write)?
+        .pop()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     Ok(User::from(row))
 }
 
@@ -451,7 +468,8 @@ pub fn set_password_hash(
 
 /// Applies the changes in one statement and returns the user as stored, or `None` if there
 /// is no such user. A taken username or email is [`DbError::Duplicate`]. No changes at all
-/// just reads the user.
+/// just reads the user. A write that fails (a full disk) is an error, never the new row of
+/// a change that did not happen.
 pub fn update(
     conn: &mut DbConnection,
     id: UserId,
@@ -468,12 +486,10 @@ pub fn update(
         username_folded: changes.username.as_ref().map(|u| fold(u.as_str())),
         email_folded: changes.email.as_ref().map(|e| fold(e.as_str())),
     };
-    let row = diesel::update(users::table.find(id.get()))
+    let write = diesel::update(users::table.find(id.get()))
         .set(changeset)
-        .returning(row_columns())
-        .get_result::<UserRow>(conn)
-        .optional()?;
-    Ok(row.map(User::from))
+        .returning(row_columns());
+    Ok(write_returning(conn, write)?.pop().map(User::from))
 }
 
 /// Deletes the user; true if there was one.
