@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod import;
+pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -3,6 +3,7 @@
 mod connection;
 mod error;
 mod migrations;
+pub mod purge;
 pub mod schema;
 pub mod sessions;
 #[cfg(feature = "test-support")]

@@ -20,14 +20,23 @@ fn migrations_for(conn: &DbConnection) -> EmbeddedMigrations {
 
 /// Runs every pending migration of the connection's backend, each in its own transaction;
 /// returns the versions applied (empty when the schema was current).
+///
+/// Then fills in the folded search columns of rows that lack them
+/// ([`crate::users::backfill_folded`]): SQL cannot fold Unicode the way users-db does, so
+/// that step is Rust's, and it runs at every start-up (one indexed query when there is
+/// nothing to do), which also covers rows that plain SQL inserted since the last one.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
     let migrations = migrations_for(conn);
     let applied = match conn {
         DbConnection::Postgres(c) => c.run_pending_migrations(migrations),
         DbConnection::Sqlite(c) => c.run_pending_migrations(migrations),
     }
-    .map_err(DbError::Migration)?;
-    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+    .map_err(DbError::Migration)?
+    .into_iter()
+    .map(|v| v.to_string())
+    .collect();
+    crate::users::backfill_folded(conn)?;
+    Ok(applied)
 }
 
 /// Reverts every applied migration, newest first, leaving an empty schema (for tests and

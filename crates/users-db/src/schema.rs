@@ -23,6 +23,12 @@ diesel::table! {
         admin -> Bool,
         /// Creation time, UTC without zone.
         created_at -> Timestamp,
+        /// `username` case-folded by users-db ([`crate::users::fold`]), for prefix search;
+        /// `''` until filled in (rows written by plain SQL, see `users::backfill_folded`).
+        /// Not part of the contract's table.
+        username_folded -> Text,
+        /// `email` case-folded the same way.
+        email_folded -> Text,
     }
 }
 

@@ -66,13 +66,21 @@ pub fn create(
             refresh_counter: 0,
         })
         .execute(conn)?;
-    find(conn, id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
-}
-
-/// The session with this id.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Session>, DbError> {
     Ok(sessions::table
         .find(id)
+        .select(Session::as_select())
+        .first(conn)?)
+}
+
+/// The session with this id, if it still belongs to its user: `None` when there is no such
+/// session, when its user is gone, or when the session is older than the user (opened for
+/// an earlier holder of the id, which plain SQL or an import can give to someone else).
+/// Refresh reads the session through this, so such a session's refresh token is refused.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Session>, DbError> {
+    Ok(sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(id))
+        .filter(sessions::created_at.ge(users::created_at))
         .select(Session::as_select())
         .first(conn)
         .optional()?)
@@ -83,8 +91,22 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Session>, DbErro
 pub struct AuthRecord {
     /// The user the token names.
     pub user: User,
-    /// The token's session, when the token names one and it belongs to that user.
+    /// The token's session, when the token names one and it belongs to that user: the
+    /// session's `user_id` is the user's, and it is not older than the user (a session
+    /// opened for an earlier holder of the id is not this user's).
     pub session: Option<SessionStatus>,
+}
+
+impl AuthRecord {
+    /// Whether a token issued at `iat` (seconds since the epoch, as in the claims) predates
+    /// the user: then it was issued to an earlier holder of the id, not to this user, and
+    /// must be refused. Session tokens need no such check (a session older than its user is
+    /// already not returned); legacy tokens (no `sid`) carry only `iat`. Compared at whole
+    /// seconds, as `iat` is: a token of the user's creation second is theirs.
+    pub fn issued_before_user(&self, iat: u64) -> bool {
+        let created = self.user.created_at.and_utc().timestamp();
+        i64::try_from(iat).is_ok_and(|iat| iat < created)
+    }
 }
 
 /// The state of a session at the time of a request.
@@ -104,7 +126,8 @@ impl SessionStatus {
 }
 
 /// The user `user_id` and, when `sid` is given, that session of theirs: one indexed query
-/// (a left join on both primary keys). `None` when the user does not exist.
+/// (a left join on both primary keys). `None` when the user does not exist; `session` is
+/// `None` when the session does not exist, is another user's, or is older than the user.
 pub fn auth_lookup(
     conn: &mut DbConnection,
     user_id: UserId,
@@ -119,7 +142,12 @@ pub fn auth_lookup(
         );
     };
     let row: Option<(UserRow, Option<NaiveDateTime>, Option<NaiveDateTime>)> = users::table
-        .left_join(sessions::table.on(sessions::id.eq(sid).and(sessions::user_id.eq(users::id))))
+        .left_join(
+            sessions::table.on(sessions::id
+                .eq(sid)
+                .and(sessions::user_id.eq(users::id))
+                .and(sessions::created_at.ge(users::created_at))),
+        )
         .filter(users::id.eq(user_id.get()))
         .select((
             UserRow::as_select(),

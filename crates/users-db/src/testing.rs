@@ -96,13 +96,25 @@ impl TestDb {
     /// cannot be created or migrated: a configured backend that does not work is a failure,
     /// not a skip.
     pub fn postgres() -> Option<Self> {
+        Self::postgres_created_with("")
+    }
+
+    /// Like [`TestDb::postgres`], but the database has the `C` collation and ctype, whose
+    /// `lower()` folds ASCII only: what the service must cope with on such a server.
+    pub fn postgres_c_locale() -> Option<Self> {
+        Self::postgres_created_with(
+            " TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+        )
+    }
+
+    fn postgres_created_with(options: &str) -> Option<Self> {
         let admin_url = postgres_test_url()?;
         let name = format!("users_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!("{DATABASE_TEST_URL} is set, but connecting to PostgreSQL failed: {e}")
         });
         admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .batch_execute(&format!("CREATE DATABASE \"{name}\"{options}"))
             .unwrap_or_else(|e| {
                 panic!("CREATE DATABASE {name} failed (does the role have CREATEDB?): {e}")
             });

@@ -66,6 +66,20 @@ impl From<UserRow> for User {
     }
 }
 
+/// The case folding of prefix search, applied on both sides: to the stored
+/// `username_folded` / `email_folded` columns (written here, never by SQL, whose `lower()`
+/// folds ASCII only on SQLite and depends on the ctype on PostgreSQL) and to the query.
+///
+/// Each character is lower-cased on its own (Unicode, not only ASCII), and a final sigma is
+/// an ordinary one: so `fold(a + b) == fold(a) + fold(b)`, and a prefix of a name folds to a
+/// prefix of the folded name (`str::to_lowercase` folds a final `Σ` to `ς` by context).
+pub fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ς' { 'σ' } else { c })
+        .collect()
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = users)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -76,6 +90,8 @@ struct NewUserRow<'a> {
     active: bool,
     admin: bool,
     created_at: NaiveDateTime,
+    username_folded: String,
+    email_folded: String,
 }
 
 impl<'a> From<&'a NewUser> for NewUserRow<'a> {
@@ -87,6 +103,8 @@ impl<'a> From<&'a NewUser> for NewUserRow<'a> {
             active: user.active,
             admin: user.admin,
             created_at: user.created_at,
+            username_folded: fold(user.username.as_str()),
+            email_folded: fold(user.email.as_str()),
         }
     }
 }
@@ -121,6 +139,8 @@ struct UserChangeset<'a> {
     email: Option<&'a str>,
     active: Option<bool>,
     admin: Option<bool>,
+    username_folded: Option<String>,
+    email_folded: Option<String>,
 }
 
 /// Where a newest-first page starts: just after the row with this `created_at` and `id`.
@@ -148,8 +168,8 @@ pub struct ListQuery {
     pub limit: i64,
     /// Start after this row; `None` for the newest page.
     pub after: Option<PageCursor>,
-    /// Only users whose username or email starts with this, case-insensitively (ASCII
-    /// case on SQLite, full Unicode lower case on PostgreSQL). `%` and `_` match literally.
+    /// Only users whose username or email starts with this, case-insensitively ([`fold`]
+    /// on both sides, the same on both backends). `%` and `_` match literally.
     pub prefix: Option<String>,
 }
 
@@ -160,20 +180,32 @@ fn row_columns() -> <UserRow as Selectable<diesel::pg::Pg>>::SelectExpression {
     <UserRow as Selectable<diesel::pg::Pg>>::construct_selection()
 }
 
-diesel::define_sql_function! {
-    /// SQL `lower(text)`, on both backends.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+/// Runs a write with `RETURNING` to completion and gives its rows.
+///
+/// Never `get_result` for a write: it steps the statement once, reads the row and resets
+/// the statement, and on SQLite an error raised when the statement completes (the commit of
+/// an autocommit statement, `SQLITE_FULL` on a full disk, say) comes back from that reset,
+/// which diesel drops: the caller got the new row of a write that was rolled back. `load`
+/// steps until the statement is done, so that error is the result.
+fn write_returning<'q, Q>(conn: &mut DbConnection, write: Q) -> Result<Vec<UserRow>, DbError>
+where
+    Q: diesel::query_dsl::LoadQuery<'q, DbConnection, UserRow>,
+{
+    Ok(write.load::<UserRow>(conn)?)
 }
 
 /// Inserts a user and returns it as stored (with its id).
 ///
 /// A taken username or email is [`DbError::Duplicate`]; the database decides, so of many
-/// concurrent inserts of one email exactly one succeeds.
+/// concurrent inserts of one email exactly one succeeds. A write that fails (a full disk)
+/// is an error, never a user that was not stored.
 pub fn insert(conn: &mut DbConnection, user: &NewUser) -> Result<User, DbError> {
-    let row = diesel::insert_into(users::table)
+    let write = diesel::insert_into(users::table)
         .values(NewUserRow::from(user))
-        .returning(row_columns())
-        .get_result::<UserRow>(conn)?;
+        .returning(row_columns());
+    let row = write_returning(conn, write)?
+        .pop()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     Ok(User::from(row))
 }
 
@@ -256,15 +288,16 @@ fn escape_like(s: &str) -> String {
 /// One newest-first page: keyset paging on the `(created_at DESC, id DESC)` index, no
 /// `OFFSET`. The next page starts after the last row returned ([`PageCursor::from`]).
 ///
-/// A prefix search walks that index and filters, which is fast when matches are common and
-/// a walk of the whole table when they are rare. PostgreSQL's planner picks its
-/// `text_pattern_ops` indexes for rare prefixes by itself; on SQLite, which has no index for
-/// `lower(col) LIKE`, [`list_prefix_sqlite`] tries the newest rows first and otherwise asks the
-/// `lower(username)` / `lower(email)` expression indexes.
+/// A prefix search compares the folded columns (`username_folded`, `email_folded`, see
+/// [`fold`]) with the folded prefix. Walking the `created_at` index and filtering is fast
+/// when matches are common and a walk of the whole table when they are rare. PostgreSQL's
+/// planner picks the folded columns' indexes (`COLLATE "C"`, so a prefix is a byte range)
+/// for rare prefixes by itself; on SQLite, whose planner does not weigh the two,
+/// [`list_prefix_sqlite`] tries the newest rows first and otherwise asks those indexes.
 pub fn list(conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<User>, DbError> {
     match (&*conn, query.prefix.as_deref()) {
         (DbConnection::Sqlite(_), Some(prefix)) => list_prefix_sqlite(conn, query, prefix),
-        (_, prefix) => page(conn, query, prefix.map(prefix_like)),
+        (_, prefix) => page(conn, query, prefix.map(prefix_range)),
     }
 }
 
@@ -296,23 +329,26 @@ fn at_or_after(c: PageCursor) -> BoxedCondition {
     )
 }
 
-/// Username or email starts with `prefix`, case-insensitively, as `LIKE` (`%` and `_`
-/// literal). No index serves it on SQLite; `text_pattern_ops` ones do on PostgreSQL.
+/// Username or email starts with `prefix`, case-insensitively, as `LIKE` on the folded
+/// columns (`%` and `_` literal). SQLite uses no index for it (its `LIKE` is
+/// ASCII-case-insensitive, which changes nothing on folded text), so the newest-rows walk
+/// of [`list_prefix_sqlite`] stays a walk of the `created_at` index.
 fn prefix_like(prefix: &str) -> BoxedCondition {
-    let pattern = escape_like(&prefix.to_lowercase());
+    let pattern = escape_like(&fold(prefix));
     Box::new(
-        lower(users::username)
+        users::username_folded
             .like(pattern.clone())
             .escape('\\')
-            .or(lower(users::email).like(pattern).escape('\\')),
+            .or(users::email_folded.like(pattern).escape('\\')),
     )
 }
 
-/// The same as [`prefix_like`] written as byte ranges on `lower(...)`, which SQLite's
-/// expression indexes serve: the strings with this prefix are those in [prefix, successor).
+/// The same as [`prefix_like`] written as byte ranges on the folded columns, which their
+/// indexes serve on both backends: the strings with this prefix are those in
+/// [prefix, successor) in code point order (SQLite's `BINARY`, PostgreSQL's `"C"`).
 fn prefix_range(prefix: &str) -> BoxedCondition {
-    let lo = prefix.to_lowercase();
-    let (name, mail) = (|| lower(users::username), || lower(users::email));
+    let lo = fold(prefix);
+    let (name, mail) = (|| users::username_folded, || users::email_folded);
     match prefix_successor(&lo) {
         Some(hi) => Box::new(
             name()
@@ -345,13 +381,14 @@ fn page(
     Ok(rows.into_iter().map(User::from).collect())
 }
 
-/// How many of the newest rows a SQLite prefix search reads before it turns to the
-/// expression indexes.
+/// How many of the newest rows a SQLite prefix search reads before it turns to the folded
+/// columns' indexes.
 const RECENT_ROWS: i64 = 2000;
 
 /// Prefix search on SQLite. First the newest [`RECENT_ROWS`] rows (from the cursor on):
 /// if they hold a full page of matches, those are the newest matches of all. Otherwise the
-/// matches are rare, and the expression indexes find every one of them, sorted afterwards.
+/// matches are rare, and the folded columns' indexes find every one of them, sorted
+/// afterwards.
 /// Each path is fast exactly where the other is slow.
 fn list_prefix_sqlite(
     conn: &mut DbConnection,
@@ -449,7 +486,8 @@ pub fn set_password_hash_if(
 
 /// Applies the changes in one statement and returns the user as stored, or `None` if there
 /// is no such user. A taken username or email is [`DbError::Duplicate`]. No changes at all
-/// just reads the user.
+/// just reads the user. A write that fails (a full disk) is an error, never the new row of
+/// a change that did not happen.
 pub fn update(
     conn: &mut DbConnection,
     id: UserId,
@@ -463,13 +501,13 @@ pub fn update(
         email: changes.email.as_ref().map(Email::as_str),
         active: changes.active,
         admin: changes.admin,
+        username_folded: changes.username.as_ref().map(|u| fold(u.as_str())),
+        email_folded: changes.email.as_ref().map(|e| fold(e.as_str())),
     };
-    let row = diesel::update(users::table.find(id.get()))
+    let write = diesel::update(users::table.find(id.get()))
         .set(changeset)
-        .returning(row_columns())
-        .get_result::<UserRow>(conn)
-        .optional()?;
-    Ok(row.map(User::from))
+        .returning(row_columns());
+    Ok(write_returning(conn, write)?.pop().map(User::from))
 }
 
 /// Deletes the user; true if there was one.
@@ -491,12 +529,20 @@ pub enum ImportOutcome {
     Conflict(UniqueField),
 }
 
+/// The email as this service stores it: lower-cased exactly as [`Email::parse`] does, so that
+/// a login with the address finds it. (A source address `Email` refuses is still kept.)
+fn stored_email(email: &str) -> String {
+    Email::parse(email).map_or_else(|_| email.to_lowercase(), |e| e.as_str().to_owned())
+}
+
 /// Inserts a user copied from another database, keeping its id, hash, flags and date.
-/// The email is stored lower-cased (two source users whose emails differ only in case are
-/// a conflict). Idempotent: a user already present with the same id and email is left alone.
+/// The email is stored lower-cased as [`Email`] does (two source users whose emails differ
+/// only in case, ASCII or not, are a conflict). Idempotent: a user already present with the
+/// same id and (so stored) email is left alone.
 pub fn import(conn: &mut DbConnection, user: &User) -> Result<ImportOutcome, DbError> {
+    let email = stored_email(&user.email);
     if let Some(existing) = find_by_id(conn, user.id)? {
-        return Ok(if existing.email.eq_ignore_ascii_case(&user.email) {
+        return Ok(if existing.email == email {
             ImportOutcome::AlreadyPresent
         } else {
             ImportOutcome::IdTaken
@@ -506,8 +552,9 @@ pub fn import(conn: &mut DbConnection, user: &User) -> Result<ImportOutcome, DbE
         .values((
             users::id.eq(user.id.get()),
             users::username.eq(&user.username),
-            // Stored lower-cased, as `Email` holds them, so that the user can log in.
-            users::email.eq(user.email.to_lowercase()),
+            users::username_folded.eq(fold(&user.username)),
+            users::email_folded.eq(fold(&email)),
+            users::email.eq(email),
             users::password.eq(user.password_hash.as_str()),
             users::active.eq(user.active),
             users::admin.eq(user.admin),
@@ -534,6 +581,50 @@ pub fn sync_id_sequence(conn: &mut DbConnection) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Most rows [`backfill_folded`] reads and updates in one transaction.
+const BACKFILL_BATCH: i64 = 500;
+
+/// Fills in `username_folded` / `email_folded` where they are `''` (rows that existed before
+/// the folded columns, or that plain SQL inserted since): with them, such rows are found by
+/// prefix search. [`crate::run_migrations`] calls it after migrating, so every start-up
+/// does; it is one indexed query when there is nothing to do. Safe beside the service and
+/// other instances: a row renamed meanwhile is left for the next run, never given the fold
+/// of its old name. Returns how many rows it filled in.
+pub fn backfill_folded(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let mut total = 0;
+    loop {
+        let rows: Vec<(i32, String, String)> = users::table
+            .filter(
+                (users::username_folded.eq("").and(users::username.ne("")))
+                    .or(users::email_folded.eq("").and(users::email.ne(""))),
+            )
+            .select((users::id, users::username, users::email))
+            .order(users::id.asc())
+            .limit(BACKFILL_BATCH)
+            .load(conn)?;
+        let n = rows.len();
+        crate::write_transaction(conn, |conn| {
+            for (id, username, email) in &rows {
+                total += diesel::update(
+                    users::table
+                        .find(id)
+                        .filter(users::username.eq(username))
+                        .filter(users::email.eq(email)),
+                )
+                .set((
+                    users::username_folded.eq(fold(username)),
+                    users::email_folded.eq(fold(email)),
+                ))
+                .execute(conn)?;
+            }
+            Ok::<_, DbError>(())
+        })?;
+        if n < BACKFILL_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}
+
 /// How many users there are (for `seed-db`, tests and metrics; not used by listings).
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(conn)?)
@@ -550,6 +641,16 @@ mod tests {
         assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
         assert_eq!(prefix_successor("\u{10FFFF}"), None);
         assert_eq!(prefix_successor(""), None);
+    }
+
+    #[test]
+    fn fold_lowercases_each_character_and_keeps_prefixes() {
+        assert_eq!(fold("ÉMILE Иван"), "émile иван");
+        assert_eq!(fold("ΟΔΟΣ"), "οδοσ");
+        assert_eq!(fold("οδος"), "οδοσ");
+        for (s, prefix) in [("ΟΔΟΣ", "ΟΔΟΣ"), ("ΑΣΑ", "ΑΣ"), ("İstanbul", "İ")] {
+            assert!(fold(s).starts_with(&fold(prefix)), "{s} / {prefix}");
+        }
     }
 
     #[test]

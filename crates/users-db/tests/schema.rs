@@ -262,6 +262,9 @@ fn sqlite_users_table_matches_the_contract() {
             col("active", "BOOLEAN", Some("TRUE"), 0),
             col("admin", "BOOLEAN", Some("FALSE"), 0),
             col("created_at", "TIMESTAMP", Some("CURRENT_TIMESTAMP"), 0),
+            // Beyond the contract's columns: prefix search, folded by users-db.
+            col("username_folded", "TEXT", Some("''"), 0),
+            col("email_folded", "TEXT", Some("''"), 0),
         ]
     );
     let table_sql = objects
@@ -288,6 +291,14 @@ fn sqlite_users_table_matches_the_contract() {
     assert_eq!(
         index("users_created_at_id_idx"),
         "CREATE INDEX users_created_at_id_idx ON users (created_at DESC, id DESC)"
+    );
+    assert_eq!(
+        index("users_username_folded_idx"),
+        "CREATE INDEX users_username_folded_idx ON users (username_folded)"
+    );
+    assert_eq!(
+        index("users_email_folded_idx"),
+        "CREATE INDEX users_email_folded_idx ON users (email_folded)"
     );
 }
 
@@ -328,6 +339,9 @@ fn postgres_users_table_matches_the_contract() {
                 None,
                 Some("(now() AT TIME ZONE 'utc'::text)")
             ),
+            // Beyond the contract's columns: prefix search, folded by users-db.
+            col("username_folded", "text", None, Some("''::text")),
+            col("email_folded", "text", None, Some("''::text")),
         ]
     );
     let index = |name: &str| {
@@ -349,6 +363,28 @@ fn postgres_users_table_matches_the_contract() {
         index("users_created_at_id_idx"),
         "CREATE INDEX users_created_at_id_idx ON public.users USING btree (created_at DESC, id DESC)"
     );
+    // The folded columns are COLLATE "C", so their plain indexes serve prefix ranges.
+    assert_eq!(
+        index("users_username_folded_idx"),
+        "CREATE INDEX users_username_folded_idx ON public.users USING btree (username_folded)"
+    );
+    assert_eq!(
+        index("users_email_folded_idx"),
+        "CREATE INDEX users_email_folded_idx ON public.users USING btree (email_folded)"
+    );
+    #[derive(QueryableByName)]
+    struct Collation {
+        #[diesel(sql_type = Nullable<Text>)]
+        collation_name: Option<String>,
+    }
+    let collations: Vec<Collation> = diesel::sql_query(
+        "SELECT collation_name::text FROM information_schema.columns \
+         WHERE table_name = 'users' AND column_name LIKE '%\\_folded' ORDER BY column_name",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let collations: Vec<_> = collations.into_iter().map(|c| c.collation_name).collect();
+    assert_eq!(collations, [Some("C".to_owned()), Some("C".to_owned())]);
     let constraint = |name: &str| {
         constraints
             .iter()

@@ -558,6 +558,9 @@ fn bulk_insert(conn: &mut DbConnection, stem: &str, n: u32, offset: u32) {
         ),
     };
     diesel::sql_query(sql).execute(conn).unwrap();
+    // What the service does at start-up: rows written by plain SQL get their folded search
+    // columns here.
+    users_db::run_migrations(conn).unwrap();
 }
 
 #[test]
@@ -628,5 +631,170 @@ fn prefix_search_matches_a_plain_filter_for_rare_and_common_prefixes() {
             }
             assert_eq!(got, want, "{b}: q={prefix} limit={limit}");
         }
+    }
+}
+
+/// Every configured backend, plus PostgreSQL with the `C` ctype, whose `lower()` folds
+/// ASCII only.
+fn all_with_c_locale() -> Vec<TestDb> {
+    let mut dbs = TestDb::all();
+    dbs.extend(TestDb::postgres_c_locale());
+    dbs
+}
+
+fn at_year(year: i32, secs: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, secs)
+        .unwrap()
+}
+
+/// Every page of a prefix search, following the cursor.
+fn search_all(conn: &mut DbConnection, prefix: &str, limit: i64) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut after = None;
+    loop {
+        let page = users::list(
+            conn,
+            &ListQuery {
+                limit,
+                after,
+                prefix: Some(prefix.to_owned()),
+            },
+        )
+        .unwrap();
+        assert!(page.len() as i64 <= limit, "{prefix}");
+        got.extend(page.iter().map(|u| u.username.clone()));
+        if (page.len() as i64) < limit {
+            return got;
+        }
+        after = page.last().map(PageCursor::from);
+    }
+}
+
+#[test]
+fn prefix_search_folds_non_ascii_case_beyond_the_newest_rows() {
+    for db in all_with_c_locale() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        // Old users with non-ASCII names, 3000 newer ASCII ones, then two newest non-ASCII
+        // ones: the old ones are far past the newest 2000 rows.
+        let old = [
+            ("Émile", "emile@example.com"),
+            ("ÉLODIE", "elodie@example.com"),
+            ("Иван", "ivan@example.com"),
+            ("ИВАНОВА", "ivanova@example.com"),
+            ("Øyvind", "oyvind@example.com"),
+            ("zoe", "Zoë.Ö@Example.com"),
+        ];
+        for (i, (name, mail)) in old.into_iter().enumerate() {
+            let user = NewUser {
+                created_at: at_year(2025, i as u32),
+                ..new_user(name, mail)
+            };
+            users::insert(&mut conn, &user).unwrap();
+        }
+        bulk_insert(&mut conn, "common", 3000, 100);
+        for (i, (name, mail)) in [
+            ("Émilie", "emilie@example.com"),
+            ("иванна", "ivanna@example.com"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let user = NewUser {
+                created_at: at_year(2027, i as u32),
+                ..new_user(name, mail)
+            };
+            users::insert(&mut conn, &user).unwrap();
+        }
+        for (prefix, want) in [
+            ("émile", &["Émile"][..]),
+            ("ÉMILE", &["Émile"]),
+            ("ÉmIl", &["Émilie", "Émile"]),
+            ("élo", &["ÉLODIE"]),
+            ("иван", &["иванна", "ИВАНОВА", "Иван"]),
+            ("ИВАНО", &["ИВАНОВА"]),
+            ("øY", &["Øyvind"]),
+            ("zoë.ö", &["zoe"]),
+            ("ZOË.Ö@", &["zoe"]),
+            ("é", &["Émilie", "ÉLODIE", "Émile"]),
+        ] {
+            for limit in [1, 2, 100] {
+                assert_eq!(
+                    search_all(&mut conn, prefix, limit),
+                    want,
+                    "{b}: q={prefix} limit={limit}"
+                );
+            }
+        }
+    }
+}
+
+/// A row an operator inserted with plain SQL has no folded search columns yet: searching
+/// still works, and the row is found after the next start-up (`run_migrations`).
+#[test]
+fn plain_sql_rows_are_searchable_after_start_up() {
+    use diesel::RunQueryDsl;
+    for db in all_with_c_locale() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        users::insert(&mut conn, &new_user("Ærø", "aero@example.com")).unwrap();
+        diesel::sql_query(
+            "INSERT INTO users (username, email, password) VALUES ('ÆRØSKØBING', 'ops@x.io', 'h')",
+        )
+        .execute(&mut **conn)
+        .unwrap();
+        let before = search_all(&mut conn, "ærø", 100);
+        assert!(before.contains(&"Ærø".to_owned()), "{b}: {before:?}");
+        users_db::run_migrations(&mut conn).unwrap();
+        let mut after = search_all(&mut conn, "ærø", 100);
+        after.sort();
+        assert_eq!(after, ["ÆRØSKØBING", "Ærø"], "{b}");
+    }
+}
+
+/// The import folds source emails as `Email` does, on both the comparison and the insert:
+/// two source emails that differ only in non-ASCII case are one address here.
+#[test]
+fn import_folds_emails_as_login_does() {
+    for db in all_with_c_locale() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let source = |id: i32, name: &str, mail: &str| User {
+            id: UserId::new(id),
+            username: name.into(),
+            email: mail.into(),
+            password_hash: PasswordHash::from_stored("$2b$04$hash".into()),
+            active: true,
+            admin: false,
+            created_at: at(1, id as u32),
+        };
+        let emile = source(10, "Émile", "ÉMILE@Example.com");
+        let twin = source(11, "emile2", "émile@example.com");
+        assert_eq!(
+            users::import(&mut conn, &emile).unwrap(),
+            users::ImportOutcome::Imported,
+            "{b}"
+        );
+        assert_eq!(
+            users::import(&mut conn, &twin).unwrap(),
+            users::ImportOutcome::Conflict(UniqueField::Email),
+            "{b}"
+        );
+        // A second run finds the user it imported, whatever the case of the source email.
+        assert_eq!(
+            users::import(&mut conn, &emile).unwrap(),
+            users::ImportOutcome::AlreadyPresent,
+            "{b}"
+        );
+        let found = users::find_by_email(&mut conn, &email("Émile@EXAMPLE.com"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, emile.id, "{b}");
+        assert_eq!(found.email, "émile@example.com", "{b}");
+        // Found by a prefix of either column, in any case.
+        assert_eq!(search_all(&mut conn, "ÉMI", 10), ["Émile"], "{b}");
+        assert_eq!(search_all(&mut conn, "émile@", 10), ["Émile"], "{b}");
     }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod import;
+mod maintenance;
 mod metrics_keys;
 
 mod admin;

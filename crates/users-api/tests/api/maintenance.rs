@@ -1,0 +1,135 @@
+//! The maintenance task: sessions past their end and old failed logins are purged with the
+//! configured retention, in the background, and the task keeps going after database errors.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use users_api::maintenance::{self, Report, Settings};
+use users_db::throttle::{self, Scope};
+use users_db::{DbConnection, sessions};
+use users_domain::now_utc;
+
+use crate::helpers::TestApp;
+
+fn session_ids(conn: &mut DbConnection) -> Vec<String> {
+    use diesel::prelude::*;
+    use users_db::schema::sessions;
+    sessions::table
+        .select(sessions::id)
+        .order(sessions::id)
+        .load(conn)
+        .unwrap()
+}
+
+/// Waits (a bounded poll, not a timed assertion) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1500 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what}: not after 30 s");
+}
+
+#[test]
+fn a_run_purges_with_the_configured_retention() {
+    for t in TestApp::all() {
+        let b = t.backend();
+        let user = t.add_user("ann", "ann@example.com", "pw");
+        let settings = Settings::from_config(&t.state.config);
+        let now = now_utc();
+        let day = TimeDelta::days(1);
+        let mut conn = t.db.conn();
+        let open = |conn: &mut DbConnection, id: &str, ends| {
+            sessions::create(conn, id, user.id, now - day * 3, ends).unwrap();
+        };
+        open(&mut conn, "live", now + day);
+        open(&mut conn, "ended", now - day);
+        open(&mut conn, "revoked-old", now + day);
+        let old = now - settings.revoked_retention - TimeDelta::minutes(1);
+        sessions::revoke(&mut conn, "revoked-old", old).unwrap();
+        open(&mut conn, "revoked-new", now + day);
+        sessions::revoke(&mut conn, "revoked-new", now).unwrap();
+        let long_ago = now - day * 365;
+        let past_window = now - settings.failure_window - TimeDelta::minutes(1);
+        throttle::record(&mut conn, Scope::Account, "a@x.io", past_window, long_ago).unwrap();
+        throttle::record(&mut conn, Scope::Account, "a@x.io", now, long_ago).unwrap();
+
+        let report = maintenance::run_once(t.db.pool(), &settings, now).unwrap();
+        assert_eq!(
+            report,
+            Report {
+                sessions: 2,
+                login_failures: 1,
+                folded: 0
+            },
+            "{b}"
+        );
+        assert_eq!(session_ids(&mut conn), ["live", "revoked-new"], "{b}");
+        let window_start = now - settings.failure_window;
+        let left = throttle::recent(&mut conn, Scope::Account, "a@x.io", window_start, 10);
+        assert_eq!(left.unwrap(), [now], "{b}");
+    }
+}
+
+#[test]
+fn the_task_purges_in_the_background_and_stops_when_dropped() {
+    for t in TestApp::all() {
+        let b = t.backend();
+        let user = t.add_user("ann", "ann@example.com", "pw");
+        let now = now_utc();
+        let mut conn = t.db.conn();
+        sessions::create(&mut conn, "ended", user.id, now, now).unwrap();
+        sessions::create(&mut conn, "live", user.id, now, now + TimeDelta::days(1)).unwrap();
+        let settings = Settings {
+            interval: Duration::from_millis(20),
+            ..Settings::from_config(&t.state.config)
+        };
+        let task = maintenance::spawn_with(t.db.pool().clone(), settings);
+        eventually(b, || session_ids(&mut conn) == ["live"]);
+        drop(task);
+    }
+}
+
+/// A database that is not there yet: every run fails, and the task keeps trying until it is.
+#[test]
+fn the_task_keeps_going_after_database_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("later");
+    let url = missing.join("users.db").to_str().unwrap().to_owned();
+    let pool = users_db::build_pool(
+        &url,
+        users_db::PoolOptions {
+            connection_timeout: Duration::from_millis(100),
+            ..users_db::PoolOptions::default()
+        },
+    )
+    .unwrap();
+    let t = TestApp::on(users_db::testing::TestDb::sqlite());
+    let settings = Settings {
+        interval: Duration::from_millis(20),
+        ..Settings::from_config(&t.state.config)
+    };
+    let now = now_utc();
+    assert!(maintenance::run_once(&pool, &settings, now).is_err());
+    let task = maintenance::spawn_with(pool, settings);
+
+    std::fs::create_dir(&missing).unwrap();
+    let mut conn = DbConnection::open(&url).unwrap();
+    users_db::run_migrations(&mut conn).unwrap();
+    let user = users_db::users::insert(
+        &mut conn,
+        &users_domain::NewUser::new(
+            users_domain::Username::parse("ann").unwrap(),
+            users_domain::Email::parse("ann@example.com").unwrap(),
+            users_domain::PasswordHash::from_stored("h".into()),
+        ),
+    )
+    .unwrap();
+    sessions::create(&mut conn, "ended", user.id, now, now).unwrap();
+    eventually("purged once the database is there", || {
+        session_ids(&mut conn).is_empty()
+    });
+    drop(task);
+}

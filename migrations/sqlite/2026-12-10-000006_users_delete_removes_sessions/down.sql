@@ -1,0 +1,1 @@
+DROP TRIGGER users_delete_removes_sessions;
