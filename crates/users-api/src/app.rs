@@ -7,10 +7,12 @@ use std::time::Instant;
 use actix_cors::Cors;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, TRANSFER_ENCODING,
+};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, Error, HttpResponse, web};
+use actix_web::{App, Error, HttpResponse, guard, web};
 
 use crate::config::CorsOrigins;
 use crate::metrics;
@@ -37,41 +39,48 @@ pub fn build_app(
         .app_data(state)
         .wrap(cors)
         .wrap(from_fn(json_errors))
+        .wrap(from_fn(refuse_ambiguous_framing))
         .wrap(from_fn(log_request))
         .configure(routes)
         .default_service(web::to(ops::not_found))
 }
 
-/// Every route of the contract, each answering other methods with a JSON 405.
+/// Every route of the contract, each answering other methods with a JSON 405. `GET`
+/// routes answer `HEAD` too, as `GET` without the body (actix-http drops it on the wire).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let resource =
         |path: &str| web::resource(path).default_service(web::to(ops::method_not_allowed));
-    cfg.service(resource("/ping").route(web::get().to(ops::ping)))
-        .service(resource("/health").route(web::get().to(ops::health)))
-        .service(resource("/ready").route(web::get().to(ops::ready)))
-        .service(resource("/openapi.json").route(web::get().to(ops::openapi_json)))
-        .service(resource("/docs").route(web::get().to(ops::docs)))
-        .service(resource(ops::DOCS_ASSET_PATH).route(web::get().to(ops::docs_asset)))
+    cfg.service(resource("/ping").route(read().to(ops::ping)))
+        .service(resource("/health").route(read().to(ops::health)))
+        .service(resource("/ready").route(read().to(ops::ready)))
+        .service(resource("/openapi.json").route(read().to(ops::openapi_json)))
+        .service(resource("/docs").route(read().to(ops::docs)))
+        .service(resource(ops::DOCS_ASSET_PATH).route(read().to(ops::docs_asset)))
         .service(
             resource("/users")
-                .route(web::get().to(users::list))
+                .route(read().to(users::list))
                 .route(web::post().to(users::create)),
         )
         .service(
             resource("/users/{id}")
-                .route(web::get().to(users::get))
+                .route(read().to(users::get))
                 .route(web::patch().to(users::update))
                 .route(web::delete().to(users::delete)),
         )
         .service(resource("/auth/register").route(web::post().to(auth::register)))
         .service(resource("/auth/login").route(web::post().to(auth::login)))
-        .service(resource("/auth/logout").route(web::get().to(auth::logout)))
+        .service(resource("/auth/logout").route(read().to(auth::logout)))
         .service(resource("/auth/logout/all").route(web::post().to(auth::logout_all)))
         .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
         .service(resource("/auth/password").route(web::put().to(auth::change_password)))
-        .service(resource("/auth/status").route(web::get().to(auth::status)))
-        .service(resource("/metrics").route(web::get().to(metrics::metrics)))
-        .service(resource("/.well-known/jwks.json").route(web::get().to(metrics::jwks)));
+        .service(resource("/auth/status").route(read().to(auth::status)))
+        .service(resource("/metrics").route(read().to(metrics::metrics)))
+        .service(resource("/.well-known/jwks.json").route(read().to(metrics::jwks)));
+}
+
+/// A `GET` route that answers `HEAD` as well.
+fn read() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 fn cors(origins: &CorsOrigins) -> Cors {
@@ -123,6 +132,42 @@ async fn json_errors(
     Ok(res.map_into_boxed_body())
 }
 
+/// Per-connection state, installed by [`on_connect`]: set once a request on the connection
+/// was framed ambiguously, so that nothing after it on that connection is served.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionGuard(Arc<std::sync::atomic::AtomicBool>);
+
+/// `HttpServer::on_connect` callback: gives each connection its [`ConnectionGuard`].
+pub fn on_connect(_: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    data.insert(ConnectionGuard::default());
+}
+
+/// A request with both `Content-Length` and `Transfer-Encoding` could be framed two ways,
+/// and a proxy in front of us may have picked the other one: what we would read as the
+/// next request on the connection is the classic smuggled request. RFC 9112 section 6.1:
+/// refuse it with 400 and close the connection. actix-http has already read (and queued)
+/// whatever followed it in the same packets, so the connection's guard also refuses every
+/// later request on it.
+async fn refuse_ambiguous_framing(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let headers = req.headers();
+    let ambiguous = headers.contains_key(CONTENT_LENGTH) && headers.contains_key(TRANSFER_ENCODING);
+    let guard = req.conn_data::<ConnectionGuard>().cloned();
+    let poisoned = guard.as_ref().is_some_and(|g| g.0.load(Ordering::SeqCst));
+    if ambiguous || poisoned {
+        if let Some(guard) = guard {
+            guard.0.store(true, Ordering::SeqCst);
+        }
+        let res = HttpResponse::BadRequest()
+            .force_close()
+            .json(serde_json::json!({"status": "fail", "message": "Bad request."}));
+        return Ok(req.into_response(res));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 fn envelope(status: StatusCode) -> HttpResponse {
     let word = if status.is_server_error() {
         "error"
@@ -149,7 +194,7 @@ async fn log_request(
     let route = res
         .request()
         .match_pattern()
-        .unwrap_or_else(|| "<unmatched>".to_owned());
+        .unwrap_or_else(|| "<unknown>".to_owned());
     let status = res.status().as_u16();
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
@@ -162,7 +207,7 @@ async fn log_request(
     }
     tracing::info!(
         request_id = %id,
-        method = %method,
+        method = metrics::method_label(method.as_str()),
         route = %route,
         status,
         latency_ms = elapsed * 1000.0,

@@ -166,10 +166,13 @@ fn serve(config: Config) -> Result<(), Failure> {
     let (host, port, workers) = (config.host.clone(), config.port, config.workers);
     let request_timeout = Duration::from_secs(config.request_timeout_secs);
     let state = web::Data::new(AppState::new(config, pool)?);
+    // Purges ended sessions and old failed logins for as long as the server runs.
+    let _maintenance = crate::maintenance::spawn(&state);
     let in_flight = std::sync::Arc::clone(&state.in_flight);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || build_app(state.clone()))
+            .on_connect(crate::app::on_connect)
             .workers(workers)
             .shutdown_timeout(30)
             .client_request_timeout(request_timeout)

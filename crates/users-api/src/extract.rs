@@ -206,6 +206,11 @@ impl FromRequest for AuthUser {
             let record = record
                 .filter(|r| r.user.active)
                 .ok_or_else(|| ApiError::unauthorized(msg::SOMETHING_WRONG))?;
+            // A token without a session issued before this user existed was issued to an
+            // earlier holder of the id (deleted, then the id written again by an import).
+            if claims.sid.is_none() && record.issued_before_user(claims.iat) {
+                return Err(ApiError::unauthorized(msg::SOMETHING_WRONG));
+            }
             if claims.sid.is_some()
                 && !record
                     .session

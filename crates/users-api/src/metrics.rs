@@ -70,6 +70,14 @@ pub struct Metrics {
     pool_max: Gauge,
 }
 
+/// The method as a metric label: one of the standard methods, else `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("OTHER")
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -157,8 +165,11 @@ impl Metrics {
         }
     }
 
-    /// Counts one finished request.
+    /// Counts one finished request. Labels come from closed sets only, so that no client can
+    /// mint series: the method is a standard one or `OTHER` ([`method_label`]), the route a
+    /// pattern of ours or `<unknown>`, the status one the service answered.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),

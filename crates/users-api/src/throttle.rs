@@ -16,34 +16,124 @@ use crate::state::AppState;
 pub const TOO_MANY: &str = "Too many login attempts. Try again later.";
 
 /// The client address: the socket peer, or, when the peer is a trusted proxy, the
-/// right-most `X-Forwarded-For` entry that is not a trusted proxy itself.
+/// right-most `X-Forwarded-For` entry that is not a trusted proxy itself. Entries are read in
+/// every form proxies write them (`ip`, `ip:port`, `[v6]`, `[v6]:port`); an entry that is no
+/// address at all (`unknown`, an obfuscated name) is where the chain of trust ends, so it is
+/// the client as written: never skipped, or the attacker's own entry to its left would count.
 pub fn client_address(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> String {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+    let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else {
         return "unknown".to_owned();
     };
     if !is_trusted(&peer) {
         return peer.to_string();
     }
-    let forwarded: Vec<IpAddr> = req
+    let entries: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or_else(|| forwarded.first())
-        .unwrap_or(&peer)
+    for entry in entries.iter().rev() {
+        match forwarded_ip(entry) {
+            Some(ip) if is_trusted(&ip) => continue,
+            Some(ip) => return ip.to_string(),
+            None => return entry.chars().take(64).collect(),
+        }
+    }
+    // Every hop is a trusted proxy: the left-most is the closest to the client.
+    entries
+        .first()
+        .and_then(|e| forwarded_ip(e))
+        .unwrap_or(peer)
         .to_string()
+}
+
+/// The address of one `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`,
+/// `[2001:db8::1]` or `[2001:db8::1]:80`.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    parse_forwarded(entry).map(|ip| ip.to_canonical())
+}
+
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Ok(addr) = entry.parse::<std::net::SocketAddr>() {
+        return Some(addr.ip());
+    }
+    entry
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|v6| v6.parse::<std::net::Ipv6Addr>().ok())
+        .map(IpAddr::V6)
 }
 
 /// The account key: the email as given, trimmed and lower-cased, so unknown emails count too.
 pub fn account_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(peer: &str, forwarded: &[&str], trusted: &[&str]) -> String {
+        let mut req = actix_web::test::TestRequest::default().peer_addr(peer.parse().unwrap());
+        for f in forwarded {
+            req = req.append_header(("x-forwarded-for", *f));
+        }
+        let trusted: Vec<ipnet::IpNet> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        client_address(&req.to_http_request(), &trusted)
+    }
+
+    #[test]
+    fn every_form_a_proxy_writes_is_read() {
+        let proxy = "10.0.0.1:9000";
+        let trusted = ["10.0.0.0/8"];
+        // The attacker writes their own entry first; the proxy appends the real client.
+        for (entry, client) in [
+            ("203.0.113.9", "203.0.113.9"),
+            ("203.0.113.9:51234", "203.0.113.9"),
+            ("2001:db8::9", "2001:db8::9"),
+            ("[2001:db8::9]", "2001:db8::9"),
+            ("[2001:db8::9]:443", "2001:db8::9"),
+        ] {
+            let header = format!("198.51.100.66, {entry}");
+            assert_eq!(address(proxy, &[&header], &trusted), client, "{entry}");
+            // Also when the proxy adds a header line of its own.
+            assert_eq!(
+                address(proxy, &["198.51.100.66", entry], &trusted),
+                client,
+                "{entry}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_hops_are_skipped_and_untrusted_peers_ignored() {
+        let trusted = ["10.0.0.0/8"];
+        assert_eq!(
+            address(
+                "10.0.0.1:1",
+                &["203.0.113.9, 10.0.0.2:80, [::ffff:10.0.0.3]"],
+                &trusted
+            ),
+            "203.0.113.9"
+        );
+        // Not from a trusted proxy: the header is the client's own word and is ignored.
+        assert_eq!(
+            address("192.0.2.1:1", &["203.0.113.9"], &trusted),
+            "192.0.2.1"
+        );
+        // An entry that is no address ends the chain of trust, as written.
+        assert_eq!(
+            address("10.0.0.1:1", &["198.51.100.66, unknown"], &trusted),
+            "unknown"
+        );
+    }
 }
 
 /// Seconds until the subject has fewer than `max` failures in the window, if it has `max` now.
