@@ -105,10 +105,23 @@ async fn read_json(
         .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, Word::Error, msg::TIMEOUT))??;
     Ok(
         match body.map(|body| serde_json::from_slice::<Value>(&body)) {
-            Some(Ok(Value::Object(map))) if !map.is_empty() => JsonBody::Object(map),
+            Some(Ok(Value::Object(map))) if !map.is_empty() && !map.values().any(has_nul) => {
+                JsonBody::Object(map)
+            }
             _ => JsonBody::Invalid,
         },
     )
+}
+
+/// Whether a JSON value holds a NUL character in any string (key or value): no field of
+/// ours can hold one, PostgreSQL refuses it in text, so such a body is an invalid payload.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// `application/json` or `application/<something>+json`, parameters (charset) aside.

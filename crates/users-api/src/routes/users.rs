@@ -59,7 +59,8 @@ fn list_query(query_string: &str) -> Option<ListQuery> {
             }
             "after" => query.after = Some(decode_cursor(&value)?),
             "q" if !value.is_empty() => {
-                if value.chars().count() > users_domain::MAX_FIELD_CHARS {
+                // NUL is no text a user can hold (and PostgreSQL refuses it in a query).
+                if value.chars().count() > users_domain::MAX_FIELD_CHARS || value.contains('\0') {
                     return None;
                 }
                 query.prefix = Some(value);
@@ -417,6 +418,8 @@ mod tests {
             "limit=-1",
             "after=zzz",
             "limit=",
+            "q=%00",
+            "q=a%00b",
         ] {
             assert!(list_query(bad).is_none(), "{bad}");
         }

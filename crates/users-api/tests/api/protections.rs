@@ -416,3 +416,43 @@ fn head_over_the_wire_has_no_body() {
     );
     assert!(!out.contains("pong"), "HEAD sent a body: {out}");
 }
+
+#[actix_web::test]
+async fn nul_bytes_are_invalid_input_on_every_backend() {
+    for t in TestApp::all() {
+        let app = init!(t);
+        t.add_user("test", "test@test.com", "pw");
+        let token = login(&app, "test@test.com", "pw").await;
+        for q in ["%00", "te%00", "%00st"] {
+            send(&app, get(&format!("/users?q={q}")))
+                .await
+                .assert(400, "fail", "Invalid payload.");
+        }
+        let cases = [
+            (
+                "/auth/login",
+                json!({"email": "test@test.com\u{0}", "password": "pw"}),
+                "error",
+            ),
+            (
+                "/auth/login",
+                json!({"email": "test@test.com", "password": "p\u{0}w"}),
+                "error",
+            ),
+            (
+                "/auth/register",
+                json!({"username": "a\u{0}", "email": "a@test.com", "password": "pw"}),
+                "error",
+            ),
+            ("/auth/refresh", json!({"refresh_token": "\u{0}"}), "error"),
+        ];
+        for (path, body, word) in cases {
+            send(&app, post_json(path, &body))
+                .await
+                .assert(400, word, "Invalid payload.");
+        }
+        let body = json!({"username": "b\u{0}", "email": "b@test.com", "password": "pw"});
+        let r = send(&app, bearer(post_json("/users", &body), &token)).await;
+        assert_ne!(r.status.as_u16(), 500, "{}", t.backend());
+    }
+}
