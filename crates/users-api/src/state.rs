@@ -294,3 +294,40 @@ impl AppState {
         Ok(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn down() -> Result<(), DbError> {
+        Err(DbError::Unavailable("connection refused".into()))
+    }
+
+    #[test]
+    fn the_breaker_opens_on_unavailable_and_lets_one_probe_through() {
+        let b = Breaker::default();
+        assert_eq!(b.admit(), Some(Admission::Closed));
+        b.record(Admission::Closed, &down());
+        // Open: one probe at a time, every other call fails fast.
+        assert_eq!(b.admit(), Some(Admission::Probe));
+        assert_eq!(b.admit(), None);
+        assert_eq!(b.admit(), None);
+        // The probe finds it still down: still open, the next call probes again.
+        b.record(Admission::Probe, &down());
+        assert_eq!(b.admit(), Some(Admission::Probe));
+        // The probe reaches it: closed for everybody.
+        b.record(Admission::Probe, &Ok(()));
+        assert_eq!(b.admit(), Some(Admission::Closed));
+        assert_eq!(b.admit(), Some(Admission::Closed));
+    }
+
+    #[test]
+    fn query_errors_do_not_open_the_breaker() {
+        let b = Breaker::default();
+        let dup: Result<(), DbError> = Err(DbError::Duplicate {
+            field: users_db::UniqueField::Email,
+        });
+        b.record(Admission::Closed, &dup);
+        assert_eq!(b.admit(), Some(Admission::Closed));
+    }
+}
