@@ -15,6 +15,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, Error, HttpResponse, guard, web};
 
 use crate::config::CorsOrigins;
+use crate::error::{ApiError, ErrorChain};
 use crate::metrics;
 use crate::routes::{auth, ops, users};
 use crate::state::AppState;
@@ -205,14 +206,29 @@ async fn log_request(
             .metrics
             .observe_request(method.as_str(), &route, status, elapsed);
     }
-    tracing::info!(
-        request_id = %id,
-        method = metrics::method_label(method.as_str()),
-        route = %route,
-        status,
-        latency_ms = elapsed * 1000.0,
-        "request"
-    );
+    // The error of this response, with its cause chain: logged here, once, on the request's
+    // own line (handlers and extractors only attach it).
+    let cause = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .and_then(ApiError::cause)
+        .map(|c| ErrorChain(c).to_string());
+    let method = metrics::method_label(method.as_str());
+    match cause {
+        Some(error) if status >= 500 => tracing::error!(
+            request_id = %id, method, route = %route, status,
+            latency_ms = elapsed * 1000.0, error = %error, "request"
+        ),
+        Some(error) => tracing::warn!(
+            request_id = %id, method, route = %route, status,
+            latency_ms = elapsed * 1000.0, error = %error, "request"
+        ),
+        None => tracing::info!(
+            request_id = %id, method, route = %route, status,
+            latency_ms = elapsed * 1000.0, "request"
+        ),
+    }
     Ok(res)
 }
 

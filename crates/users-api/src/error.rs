@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -57,14 +58,19 @@ pub mod msg {
     pub const TOO_LARGE: &str = "Payload too large.";
 }
 
-/// An error response: status code, envelope word and message. Internal causes are logged
-/// where the error is made and never serialized.
+/// The cause of an error response, kept for the request's log line, never sent.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error response: status code, envelope word and message, and the internal cause when
+/// there is one. The cause is never serialized: the request-log middleware
+/// (`app::log_request`) writes it, with its source chain, on that request's one log line.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     word: Word,
     message: Cow<'static, str>,
     headers: Vec<(&'static str, String)>,
+    cause: Option<Cause>,
 }
 
 impl ApiError {
@@ -75,12 +81,19 @@ impl ApiError {
             word,
             message: message.into(),
             headers: Vec::new(),
+            cause: None,
         }
     }
 
     /// Adds a response header (`Retry-After`, say).
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
+        self
+    }
+
+    /// Attaches the internal cause (logged with the request, never sent).
+    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
         self
     }
 
@@ -103,29 +116,33 @@ impl ApiError {
         )
     }
 
-    /// 500 `"Try again."`, logging the cause.
-    pub fn internal(cause: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %ErrorChain(cause), "internal error");
+    /// 500 `"Try again."`, keeping the cause.
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             Word::Error,
             msg::TRY_AGAIN,
         )
+        .with_cause(cause)
     }
 
     /// The message, as sent.
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The internal cause, if any.
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.cause.as_deref()
+    }
 }
 
 impl From<users_db::DbError> for ApiError {
     fn from(e: users_db::DbError) -> Self {
         if e.is_unavailable() {
-            tracing::warn!(error = %ErrorChain(&e), "database unavailable");
-            Self::unavailable()
+            Self::unavailable().with_cause(e)
         } else {
-            Self::internal(&e)
+            Self::internal(e)
         }
     }
 }

@@ -200,7 +200,7 @@ impl FromRequest for AuthUser {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| {
-                ApiError::internal(&std::io::Error::other("application state missing"))
+                ApiError::internal(std::io::Error::other("application state missing"))
             })?;
             let claims = state
                 .tokens

@@ -105,7 +105,7 @@ pub fn spawn_with(pool: DbPool, settings: Settings) -> Maintenance {
                         "maintenance: purged"
                     ),
                     Ok(Err(e)) => {
-                        tracing::warn!(error = %error_chain(&e), "maintenance: run failed; retrying at the next interval");
+                        tracing::warn!(error = %crate::error::ErrorChain(&e), "maintenance: run failed; retrying at the next interval");
                     }
                     Err(_) => tracing::error!("maintenance: run panicked; retrying at the next interval"),
                 }
@@ -172,17 +172,6 @@ fn jitter(interval: Duration) -> Duration {
         .unwrap_or(u64::MAX)
         .max(1);
     Duration::from_millis(u64::from_le_bytes(bytes) % millis)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ fn issue(
     let access = state
         .tokens
         .encode_session_token(user_id, sid)
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(ApiError::internal)?;
     state.metrics.issued("access");
     state.metrics.issued("refresh");
     Ok(TokenPair {

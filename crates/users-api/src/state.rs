@@ -121,8 +121,10 @@ impl HashPool {
         let job: HashJob = Box::new(move |hasher| {
             let _ = reply.send(f(hasher));
         });
-        self.jobs.send(job).map_err(|e| ApiError::internal(&e))?;
-        answer.await.map_err(|e| ApiError::internal(&e))
+        self.jobs.send(job).map_err(|_| {
+            ApiError::internal(std::io::Error::other("the hashing threads are gone"))
+        })?;
+        answer.await.map_err(ApiError::internal)
     }
 }
 
@@ -164,7 +166,9 @@ impl Breaker {
         let down = matches!(result, Err(e) if e.is_unavailable());
         if self.open.swap(down, Ordering::SeqCst) != down {
             if down {
-                tracing::warn!("database unavailable: failing fast until a probe reaches it");
+                tracing::warn!(
+                    "circuit opened: database calls fail fast until a probe reaches the database"
+                );
             } else {
                 tracing::info!("database reachable again");
             }
@@ -266,7 +270,7 @@ impl AppState {
             result
         })
         .await
-        .map_err(|e| ApiError::internal(&e))
+        .map_err(ApiError::internal)
     }
 
     /// How many hashing threads hold argon2 working memory now (each frees it after a

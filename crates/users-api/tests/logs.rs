@@ -166,7 +166,51 @@ async fn nothing_secret_reaches_the_log() {
         secrets.push(refresh);
     }
 
+    // An error is logged once, on its request's line, with its cause chain.
+    let dead = "postgres://nobody:nothing@127.0.0.1:1/none";
+    let config = Config::from_vars(|k| match k {
+        "APP_ENV" => Some("testing".into()),
+        "DATABASE_TEST_URL" => Some(dead.into()),
+        "SECRET_KEY" => Some(SECRET.into()),
+        _ => None,
+    })
+    .unwrap();
+    let options = users_db::PoolOptions {
+        max_size: 1,
+        connection_timeout: std::time::Duration::from_millis(300),
+        ..users_db::PoolOptions::default()
+    };
+    let pool = users_db::build_pool(dead, options).unwrap();
+    let state = web::Data::new(AppState::new(config, pool).unwrap());
+    let app = test::init_service(users_api::build_app(state)).await;
+    let res = test::call_service(&app, TestRequest::get().uri("/users").to_request()).await;
+    assert_eq!(res.status().as_u16(), 503);
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+
     let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let mentions: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("database unavailable"))
+        .collect();
+    assert_eq!(mentions.len(), 1, "logged once: {mentions:#?}");
+    assert!(
+        mentions[0].contains(&request_id) && mentions[0].contains("\"status\":503"),
+        "on the request's own line: {}",
+        mentions[0]
+    );
+    assert!(
+        mentions[0].contains("Connection refused")
+            || mentions[0].contains("connection refused")
+            || mentions[0].contains("timed out"),
+        "with its cause chain: {}",
+        mentions[0]
+    );
     assert!(
         log.contains("\"route\":\"/auth/login\""),
         "the requests were logged:\n{log}"

@@ -69,7 +69,7 @@ pub async fn register(
     let hash = state
         .hashing("hash", move |h| h.hash(&password))
         .await?
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(ApiError::internal)?;
     let new_user = NewUser::new(username, email, hash);
     // The user and its first session in one transaction: a failure between them leaves
     // no user behind.
@@ -400,7 +400,7 @@ pub async fn change_password(
         })
         .await?
         .ok_or_else(incorrect)?
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(ApiError::internal)?;
     let (id, keep) = (caller.user.id, caller.claims.sid);
     // One conditional transaction: the hash changes only if it is still the one the old
     // password was checked against, so of two concurrent changes one wins and the other is

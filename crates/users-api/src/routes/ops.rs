@@ -70,15 +70,8 @@ pub async fn health() -> HttpResponse {
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.db_raw(users_db::ping).await {
-        Ok(Ok(())) => Ok(ok()),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %ErrorChain(&e), "readiness check failed");
-            Err(ApiError::unavailable())
-        }
-        // The blocking pool is gone: the process is shutting down.
-        Err(_) => Err(ApiError::unavailable()),
-    }
+    state.db(users_db::ping).await?;
+    Ok(ok())
 }
 
 /// The OpenAPI document

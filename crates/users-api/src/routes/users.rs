@@ -212,7 +212,7 @@ pub async fn create(
     let hash = state
         .hashing("hash", move |h| h.hash(&password))
         .await?
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(ApiError::internal)?;
     let new_user = NewUser::new(username, email, hash);
     let inserted = state
         .db_raw(move |conn| users_db::users::insert(conn, &new_user))
