@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::json;
-use crate::error::{ApiError, ErrorChain, msg};
+use crate::error::{ApiError, msg};
 use crate::state::AppState;
 
 /// Liveness check (the seed's)
