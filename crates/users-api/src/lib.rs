@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
+pub mod bodies;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -23,21 +23,17 @@ const OLD_PASSWORD_INCORRECT: &str = "Old password is incorrect.";
     post,
     path = "/auth/register",
     tag = "auth",
-    request_body = crate::openapi::RegisterRequest,
+    request_body = crate::bodies::RegisterRequest,
     responses(
-        (status = 201, description = "Registered (active, not admin), with a new session.", body = crate::openapi::TokenResponse,
+        (status = 201, description = "Registered (active, not admin), with a new session.", body = crate::bodies::TokenResponse,
             example = json!({"status": "success", "message": "Successfully registered.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
-        (status = 400, description = "A bad body, a field missing or invalid, or a username or email taken.", body = crate::openapi::ErrorResponse,
+        (status = 400, description = "A bad body, a field missing or invalid, or a username or email taken.", body = crate::bodies::ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
                 ("Taken" = (value = json!({"status": "error", "message": msg::USER_EXISTS})))
             )),
-        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::TOO_LARGE})),
-        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::BodyErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn register(
@@ -109,26 +105,19 @@ pub async fn register(
     post,
     path = "/auth/login",
     tag = "auth",
-    request_body = crate::openapi::LoginRequest,
+    request_body = crate::bodies::LoginRequest,
     responses(
-        (status = 200, description = "Logged in, with a new session.", body = crate::openapi::TokenResponse,
+        (status = 200, description = "Logged in, with a new session.", body = crate::bodies::TokenResponse,
             example = json!({"status": "success", "message": "Successfully logged in.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
-        (status = 400, description = "The body is empty, not JSON, not an object, or `email` or `password` is missing or empty.", body = crate::openapi::ErrorResponse,
+        (status = 400, description = "The body is empty, not JSON, not an object, or `email` or `password` is missing or empty.", body = crate::bodies::ErrorResponse,
             example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
         (status = 404, description = "Unknown email or wrong password (the same answer for both).",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::LOGIN_FAILED})),
-        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::TOO_LARGE})),
-        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
-        (status = 429, description = "Too many failed logins for this account or client address.",
-            body = crate::openapi::ErrorResponse,
-            headers(("Retry-After" = u64, description = "Seconds until an attempt is allowed again.")),
-            example = json!({"status": "error", "message": throttle::TOO_MANY})),
-        (status = 500, description = "Unexpected failure.", body = crate::openapi::ErrorResponse,
+            body = crate::bodies::ErrorResponse, example = json!({"status": "error", "message": msg::LOGIN_FAILED})),
+        (status = 500, description = "Unexpected failure.", body = crate::bodies::ErrorResponse,
             example = json!({"status": "error", "message": msg::TRY_AGAIN})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::BodyErrors,
+        crate::bodies::ThrottleErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn login(
@@ -239,19 +228,10 @@ fn logged_out() -> HttpResponse {
     tag = "auth",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The caller's session is revoked.", body = crate::openapi::MessageResponse,
+        (status = 200, description = "The caller's session is revoked.", body = crate::bodies::MessageResponse,
             example = json!({"status": "success", "message": "Successfully logged out."})),
-        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
-            examples(
-                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
-                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
-                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
-                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
-            )),
-        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::ProtectedErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn logout(
@@ -273,19 +253,10 @@ pub async fn logout(
     tag = "auth",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Every session of the caller is revoked.", body = crate::openapi::MessageResponse,
+        (status = 200, description = "Every session of the caller is revoked.", body = crate::bodies::MessageResponse,
             example = json!({"status": "success", "message": "Successfully logged out."})),
-        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
-            examples(
-                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
-                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
-                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
-                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
-            )),
-        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::ProtectedErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn logout_all(
@@ -303,20 +274,16 @@ pub async fn logout_all(
     post,
     path = "/auth/refresh",
     tag = "auth",
-    request_body = crate::openapi::RefreshRequest,
+    request_body = crate::bodies::RefreshRequest,
     responses(
-        (status = 200, description = "A new access token and the next refresh token of the session.", body = crate::openapi::TokenResponse,
+        (status = 200, description = "A new access token and the next refresh token of the session.", body = crate::bodies::TokenResponse,
             example = json!({"status": "success", "message": "Token refreshed.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
-        (status = 400, description = "The body is empty, not JSON, not an object, or `refresh_token` is missing or empty.", body = crate::openapi::ErrorResponse,
+        (status = 400, description = "The body is empty, not JSON, not an object, or `refresh_token` is missing or empty.", body = crate::bodies::ErrorResponse,
             example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
         (status = 401, description = "An unknown, expired or revoked refresh token, or a reused one (which revokes the session).",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": "Invalid refresh token. Please log in again."})),
-        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::TOO_LARGE})),
-        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+            body = crate::bodies::ErrorResponse, example = json!({"status": "error", "message": "Invalid refresh token. Please log in again."})),
+        crate::bodies::BodyErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
@@ -343,31 +310,19 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpR
     put,
     path = "/auth/password",
     tag = "auth",
-    request_body = crate::openapi::PasswordChangeRequest,
+    request_body = crate::bodies::PasswordChangeRequest,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Changed; every other session of the user is revoked.", body = crate::openapi::MessageResponse,
+        (status = 200, description = "Changed; every other session of the user is revoked.", body = crate::bodies::MessageResponse,
             example = json!({"status": "success", "message": "Password updated."})),
-        (status = 400, description = "A bad body, a field missing, a new password outside the policy, or a wrong old password.", body = crate::openapi::ErrorResponse,
+        (status = 400, description = "A bad body, a field missing, a new password outside the policy, or a wrong old password.", body = crate::bodies::ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
                 ("Wrong old password" = (value = json!({"status": "error", "message": OLD_PASSWORD_INCORRECT})))
             )),
-        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
-            examples(
-                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
-                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
-                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
-                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
-            )),
-        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
-        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::TOO_LARGE})),
-        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::ProtectedErrors,
+        crate::bodies::BodyErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn change_password(
@@ -440,18 +395,9 @@ pub async fn change_password(
     tag = "auth",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The authenticated user.", body = crate::openapi::StatusResponse),
-        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive.", body = crate::openapi::ErrorResponse,
-            examples(
-                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
-                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
-                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
-                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG})))
-            )),
-        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        (status = 200, description = "The authenticated user.", body = crate::bodies::StatusResponse),
+        crate::bodies::ProtectedErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn status(caller: AuthUser) -> HttpResponse {

@@ -18,9 +18,8 @@ use crate::state::AppState;
     path = "/ping",
     tag = "ops",
     responses(
-        (status = 200, description = "The service runs.", body = crate::openapi::MessageResponse,
-            example = json!({"status": "success", "message": "pong!"})),
-    )
+        (status = 200, description = "The service runs.", body = crate::bodies::MessageResponse,
+            example = json!({"status": "success", "message": "pong!"})))
 )]
 pub async fn ping() -> HttpResponse {
     json(
@@ -44,9 +43,8 @@ fn ok() -> HttpResponse {
     path = "/health",
     tag = "ops",
     responses(
-        (status = 200, description = "The process runs.", body = crate::openapi::MessageResponse,
-            example = json!({"status": "success", "message": "ok"})),
-    )
+        (status = 200, description = "The process runs.", body = crate::bodies::MessageResponse,
+            example = json!({"status": "success", "message": "ok"})))
 )]
 pub async fn health() -> HttpResponse {
     ok()
@@ -62,11 +60,9 @@ pub async fn health() -> HttpResponse {
     path = "/ready",
     tag = "ops",
     responses(
-        (status = 200, description = "The database answers.", body = crate::openapi::MessageResponse,
+        (status = 200, description = "The database answers.", body = crate::bodies::MessageResponse,
             example = json!({"status": "success", "message": "ok"})),
-        (status = 503, description = "The database does not answer.",
-            body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -83,8 +79,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     tag = "ops",
     responses(
         (status = 200, description = "The OpenAPI 3.1 document.", body = Object,
-            content_type = "application/json"),
-    )
+            content_type = "application/json"))
 )]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()
@@ -130,8 +125,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
     tag = "ops",
     responses(
         (status = 200, description = "The documentation page.", body = String,
-            content_type = "text/html"),
-    )
+            content_type = "text/html"))
 )]
 pub async fn docs() -> HttpResponse {
     HttpResponse::Ok()
@@ -152,8 +146,7 @@ pub async fn docs() -> HttpResponse {
     responses(
         (status = 200, description = "The script.", body = String,
             content_type = "text/javascript",
-            headers(("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"))),
-    )
+            headers(("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"))))
 )]
 pub async fn docs_asset() -> HttpResponse {
     HttpResponse::Ok()

@@ -78,13 +78,12 @@ fn list_query(query_string: &str) -> Option<ListQuery> {
     get,
     path = "/users",
     tag = "users",
-    params(crate::openapi::ListParams),
+    params(crate::bodies::ListParams),
     responses(
-        (status = 200, description = "A page of users, newest first; `next` is the cursor of the following page.", body = crate::openapi::UserListResponse),
-        (status = 400, description = "A `limit` that is not an integer from 1 to 1000, an `after` that is not a cursor of this service, or a `q` over 128 characters.", body = crate::openapi::ErrorResponse,
+        (status = 200, description = "A page of users, newest first; `next` is the cursor of the following page.", body = crate::bodies::UserListResponse),
+        (status = 400, description = "A `limit` that is not an integer from 1 to 1000, an `after` that is not a cursor of this service, or a `q` over 128 characters.", body = crate::bodies::ErrorResponse,
             example = json!({"status": "fail", "message": msg::INVALID_PAYLOAD})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -120,11 +119,10 @@ fn not_found() -> ApiError {
     tag = "users",
     params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
     responses(
-        (status = 200, description = "The user.", body = crate::openapi::UserResponse),
+        (status = 200, description = "The user.", body = crate::bodies::UserResponse),
         (status = 404, description = "No such user (or an id that is not a positive integer).",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+            body = crate::bodies::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn get(
@@ -153,32 +151,19 @@ pub async fn get(
     post,
     path = "/users",
     tag = "users",
-    request_body = crate::openapi::RegisterRequest,
+    request_body = crate::bodies::RegisterRequest,
     security(("bearerAuth" = [])),
     responses(
-        (status = 201, description = "The user was created.", body = crate::openapi::MessageResponse,
+        (status = 201, description = "The user was created.", body = crate::bodies::MessageResponse,
             example = json!({"status": "success", "message": "michael@example.com was added!"})),
-        (status = 400, description = "A bad body, a field missing or invalid, a username taken (`Invalid payload.`), or an email taken.", body = crate::openapi::ErrorResponse,
+        (status = 400, description = "A bad body, a field missing or invalid, a username taken (`Invalid payload.`), or an email taken.", body = crate::bodies::ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "fail", "message": msg::INVALID_PAYLOAD}))),
                 ("Email taken" = (value = json!({"status": "fail", "message": msg::EMAIL_EXISTS})))
             )),
-        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive, or a caller who is not an admin.", body = crate::openapi::ErrorResponse,
-            examples(
-                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
-                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
-                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
-                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG}))),
-                ("Not an admin" = (value = json!({"status": "error", "message": msg::NO_PERMISSION})))
-            )),
-        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
-        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::TOO_LARGE})),
-        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+        crate::bodies::AdminErrors,
+        crate::bodies::BodyErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn create(
@@ -269,33 +254,20 @@ fn user_changes(body: &serde_json::Map<String, Value>) -> Option<UserChanges> {
     path = "/users/{id}",
     tag = "users",
     params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
-    request_body = crate::openapi::UserUpdateRequest,
+    request_body = crate::bodies::UserUpdateRequest,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The user after the change.", body = crate::openapi::AdminUserResponse),
-        (status = 400, description = "A bad body, no known field, a field of the wrong type or invalid, or a username or email taken.", body = crate::openapi::ErrorResponse,
+        (status = 200, description = "The user after the change.", body = crate::bodies::AdminUserResponse),
+        (status = 400, description = "A bad body, no known field, a field of the wrong type or invalid, or a username or email taken.", body = crate::bodies::ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "fail", "message": msg::INVALID_PAYLOAD}))),
                 ("Taken" = (value = json!({"status": "fail", "message": msg::USER_EXISTS})))
             )),
-        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive, or a caller who is not an admin.", body = crate::openapi::ErrorResponse,
-            examples(
-                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
-                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
-                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
-                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG}))),
-                ("Not an admin" = (value = json!({"status": "error", "message": msg::NO_PERMISSION})))
-            )),
-        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
         (status = 404, description = "No such user (or an id that is not a positive integer).",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
-        (status = 413, description = "The body is over 64 KiB.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::TOO_LARGE})),
-        (status = 408, description = "The body did not arrive within `REQUEST_TIMEOUT_SECONDS`.",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "error", "message": msg::TIMEOUT})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+            body = crate::bodies::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        crate::bodies::AdminErrors,
+        crate::bodies::BodyErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn update(
@@ -346,22 +318,12 @@ pub async fn update(
     params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The user was deleted.", body = crate::openapi::MessageResponse,
+        (status = 200, description = "The user was deleted.", body = crate::bodies::MessageResponse,
             example = json!({"status": "success", "message": "User deleted."})),
-        (status = 401, description = "A malformed, expired or revoked token, or a user that is gone or inactive, or a caller who is not an admin.", body = crate::openapi::ErrorResponse,
-            examples(
-                ("Bad token" = (value = json!({"status": "error", "message": "Invalid token. Please log in again."}))),
-                ("Expired" = (value = json!({"status": "error", "message": "Signature expired. Please log in again."}))),
-                ("Revoked" = (value = json!({"status": "error", "message": "Token revoked. Please log in again."}))),
-                ("Gone or inactive" = (value = json!({"status": "error", "message": msg::SOMETHING_WRONG}))),
-                ("Not an admin" = (value = json!({"status": "error", "message": msg::NO_PERMISSION})))
-            )),
-        (status = 403, description = "No `Authorization` header.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::PROVIDE_TOKEN})),
         (status = 404, description = "No such user (or an id that is not a positive integer).",
-            body = crate::openapi::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
-        (status = 503, description = "The database does not answer.", body = crate::openapi::ErrorResponse,
-            example = json!({"status": "error", "message": msg::UNAVAILABLE})),
+            body = crate::bodies::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        crate::bodies::AdminErrors,
+        crate::bodies::DatabaseErrors,
     )
 )]
 pub async fn delete(
