@@ -38,6 +38,11 @@ pub fn build_app(
     let cors = cors(&state.config.cors);
     App::new()
         .app_data(state)
+        // `web::Query` parameters that do not parse are the contract's 400.
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|_, _| ApiError::invalid_payload(crate::error::Word::Fail).into()),
+        )
         .wrap(cors)
         .wrap(from_fn(json_errors))
         .wrap(from_fn(refuse_ambiguous_framing))
@@ -75,8 +80,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
         .service(resource("/auth/password").route(web::put().to(auth::change_password)))
         .service(resource("/auth/status").route(read().to(auth::status)))
-        .service(resource("/metrics").route(read().to(metrics::metrics)))
-        .service(resource("/.well-known/jwks.json").route(read().to(metrics::jwks)));
+        .service(resource("/metrics").route(read().to(ops::metrics)))
+        .service(resource("/.well-known/jwks.json").route(read().to(ops::jwks)));
 }
 
 /// A `GET` route that answers `HEAD` as well.

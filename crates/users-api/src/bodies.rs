@@ -13,13 +13,13 @@ use actix_web::{HttpRequest, HttpResponse, Responder};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use users_domain::User;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
-use users_domain::User;
 
 use crate::error::msg;
 use crate::routes::http_date;
@@ -357,15 +357,27 @@ pub struct PasswordChangeRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct UserUpdateRequest {
     /// Activate or deactivate the user; deactivation revokes their sessions.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(nullable = false)]
     pub active: Option<bool>,
     /// Grant or remove admin rights.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(nullable = false)]
     pub admin: Option<bool>,
     /// A new username, unique.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(
         nullable = false,
         min_length = 1,
@@ -374,7 +386,11 @@ pub struct UserUpdateRequest {
     )]
     pub username: Option<String>,
     /// A new email address, unique.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(
         nullable = false,
         min_length = 3,
@@ -471,24 +487,27 @@ impl From<&User> for AdminUser {
     }
 }
 
-/// `{"status":"success","data":…}` for any data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Data<T> {
-    /// `"success"`.
-    pub status: Success,
-    /// The data.
-    pub data: T,
+/// The `{"status":"success","data":…}` responses, each built from its data.
+macro_rules! data_response {
+    ($($response:ident($data:ty)),* $(,)?) => {$(
+        impl $response {
+            /// A success carrying `data`.
+            pub fn new(data: $data) -> Self {
+                Self {
+                    status: Success::Success,
+                    data,
+                }
+            }
+        }
+    )*};
 }
 
-impl<T> Data<T> {
-    /// A success carrying `data`.
-    pub fn new(data: T) -> Self {
-        Self {
-            status: Success::Success,
-            data,
-        }
-    }
-}
+data_response!(
+    UserListResponse(UserPage),
+    UserResponse(PublicUser),
+    StatusResponse(StatusUser),
+    AdminUserResponse(AdminUser),
+);
 
 // ---------------------------------------------------------------------------------------
 // Error sets shared by routes of one kind, for `responses(...)`
@@ -498,10 +517,12 @@ fn error_answer(description: &str, examples: &[(&str, Value)]) -> RefOr<Response
     let mut content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse")));
     content = match examples {
         [(_, only)] => content.example(Some(only.clone())),
-        many => content.examples_from_iter(
-            many.iter()
-                .map(|(name, value)| (*name, ExampleBuilder::new().value(Some(value.clone())).build())),
-        ),
+        many => content.examples_from_iter(many.iter().map(|(name, value)| {
+            (
+                *name,
+                ExampleBuilder::new().value(Some(value.clone())).build(),
+            )
+        })),
     };
     ResponseBuilder::new()
         .description(description)
@@ -596,7 +617,10 @@ impl IntoResponses for ThrottleErrors {
         answer.headers.insert(
             "Retry-After".to_owned(),
             HeaderBuilder::new()
-                .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Integer))
+                .schema(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::Integer),
+                )
                 .description(Some("Seconds until an attempt is allowed again."))
                 .build(),
         );

@@ -1,6 +1,7 @@
 //! Request extractors: the JSON body and the authenticated user.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use auth_token::{Claims, MAX_TOKEN_BYTES};
 use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use users_domain::User;
 
@@ -142,11 +144,34 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// A string field that is present, a string, and not empty.
-pub fn str_field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    match map.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s),
-        _ => None,
+/// A request body of type `T` (a type of `crate::bodies`), read as [`JsonBody`] and
+/// deserialized when the handler asks for it, so that authentication still answers first.
+pub struct Body<T> {
+    raw: JsonBody,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Body<T> {
+    /// The body as `T`; or 400 `"Invalid payload."` with the route's word (an empty, non-JSON
+    /// or non-object body, `{}`, or one `T` cannot read); or the 413 / 408.
+    pub fn into_inner(self, word: Word) -> Result<T, ApiError> {
+        let map = self.raw.object(word)?;
+        serde_json::from_value(Value::Object(map)).map_err(|_| ApiError::invalid_payload(word))
+    }
+}
+
+impl<T> FromRequest for Body<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let raw = JsonBody::from_request(req, payload);
+        Box::pin(async move {
+            Ok(Self {
+                raw: raw.await?,
+                _type: PhantomData,
+            })
+        })
     }
 }
 

@@ -217,19 +217,3 @@ impl Metrics {
         out
     }
 }
-
-/// `GET /metrics`: the Prometheus text format.
-pub async fn metrics(state: actix_web::web::Data<crate::AppState>) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool))
-}
-
-/// `GET /.well-known/jwks.json`: the public keys that verify our tokens (empty for HS256:
-/// a shared secret is never published).
-pub async fn jwks(state: actix_web::web::Data<crate::AppState>) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header(("cache-control", "public, max-age=300"))
-        .body(state.tokens.jwks_json().to_owned())
-}

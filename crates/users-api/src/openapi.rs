@@ -14,7 +14,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::bodies::Jwks;
 use crate::routes::{auth, ops, users};
 
 /// The name of the bearer security scheme in the document.
@@ -40,8 +39,8 @@ pub const BEARER: &str = "bearerAuth";
         ops::ping,
         ops::health,
         ops::ready,
-        metrics_doc,
-        jwks_doc,
+        ops::metrics,
+        ops::jwks,
         ops::openapi_json,
         ops::docs,
         ops::docs_asset,
@@ -115,43 +114,3 @@ pub fn spec_json() -> &'static str {
     });
     &SPEC
 }
-
-// `/metrics` and `/.well-known/jwks.json` are served by `crate::metrics`; their operations
-// are described here.
-
-/// Prometheus metrics
-///
-/// The Prometheus text exposition format: request counts and latency histograms by route and
-/// status, login outcomes, tokens issued, refresh-token reuse detected, throttled requests,
-/// password-hash time, and the database pool's state.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "ops",
-    operation_id = "metrics",
-    responses(
-        (status = 200, description = "The metrics, in the Prometheus text format.",
-            body = String, content_type = "text/plain"),
-    )
-)]
-#[allow(dead_code)]
-fn metrics_doc() {}
-
-/// JSON Web Key Set
-///
-/// The public keys that verify the service's access tokens: the signing key and every
-/// previous key still accepted. With HS256 it is `{"keys":[]}`: a shared secret is never
-/// published. Sent with `Cache-Control: public, max-age=300`.
-#[utoipa::path(
-    get,
-    path = "/.well-known/jwks.json",
-    tag = "ops",
-    operation_id = "jwks",
-    responses(
-        (status = 200, description = "The key set.", body = Jwks,
-            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
-    )
-)]
-#[allow(dead_code)]
-fn jwks_doc() {}
-

@@ -2,7 +2,10 @@
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
-use crate::{Email, PasswordHash, UserId, Username};
+use crate::{
+    Email, Password, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy, UserId, Username,
+    ValueError,
+};
 
 /// A stored user. Text fields are plain strings: rows may have been written by operators
 /// with plain SQL, and a read must not fail on them.
@@ -58,4 +61,42 @@ impl NewUser {
 /// The current UTC time at microsecond precision, the precision both backends store.
 pub fn now_utc() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// A new account as a request or the command line gives it, each field parsed into its
+/// value type: the one way the API's registration, its admin `POST /users`, and the CLI's
+/// `create-user` and `seed-db` turn raw fields into a user to insert.
+#[derive(Debug)]
+pub struct Signup {
+    /// The username.
+    pub username: Username,
+    /// The email.
+    pub email: Email,
+    /// The password, before hashing.
+    pub password: Password,
+}
+
+impl Signup {
+    /// Parses the three fields; the first invalid one is the error.
+    pub fn parse(
+        username: &str,
+        email: &str,
+        password: &str,
+        policy: PasswordPolicy,
+    ) -> Result<Self, ValueError> {
+        Ok(Self {
+            username: Username::parse(username)?,
+            email: Email::parse(email)?,
+            password: Password::parse(password, policy)?,
+        })
+    }
+
+    /// Hashes the password: the user to insert (active, not admin, created now).
+    pub fn hash(self, hasher: &PasswordHasher) -> Result<NewUser, PasswordError> {
+        Ok(NewUser::new(
+            self.username,
+            self.email,
+            hasher.hash(&self.password)?,
+        ))
+    }
 }

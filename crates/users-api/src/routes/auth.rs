@@ -1,14 +1,18 @@
 //! `/auth`: register, login, logout, status.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use actix_web::{HttpRequest, web};
 use users_db::DbError;
-use users_domain::{Email, NewUser, Password, Username};
+use users_domain::{Email, NewUser, Password, Signup};
 
-use super::{http_date, json};
+use crate::bodies::{
+    BodyErrors, DatabaseErrors, ErrorResponse, LoginRequest, MessageResponse,
+    PasswordChangeRequest, ProtectedErrors, RefreshRequest, RegisterRequest, Reply, StatusResponse,
+    StatusUser, ThrottleErrors, TokenResponse,
+};
 use crate::error::{ApiError, ErrorChain, Word, msg};
-use crate::extract::{AuthUser, JsonBody, str_field};
+
+use crate::extract::{AuthUser, Body};
 use crate::sessions;
 use crate::state::AppState;
 use crate::throttle;
@@ -23,50 +27,37 @@ const OLD_PASSWORD_INCORRECT: &str = "Old password is incorrect.";
     post,
     path = "/auth/register",
     tag = "auth",
-    request_body = crate::bodies::RegisterRequest,
+    request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Registered (active, not admin), with a new session.", body = crate::bodies::TokenResponse,
+        (status = 201, description = "Registered (active, not admin), with a new session.", body = TokenResponse,
             example = json!({"status": "success", "message": "Successfully registered.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
-        (status = 400, description = "A bad body, a field missing or invalid, or a username or email taken.", body = crate::bodies::ErrorResponse,
+        (status = 400, description = "A bad body, a field missing or invalid, or a username or email taken.", body = ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
                 ("Taken" = (value = json!({"status": "error", "message": msg::USER_EXISTS})))
             )),
-        crate::bodies::BodyErrors,
-        crate::bodies::DatabaseErrors,
+        BodyErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn register(
     state: web::Data<AppState>,
-    body: JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.object(Word::Error)?;
-    let invalid = || ApiError::invalid_payload(Word::Error);
+    body: Body<RegisterRequest>,
+) -> Result<Reply<TokenResponse>, ApiError> {
+    let body = body.into_inner(Word::Error)?;
     let exists = || ApiError::new(StatusCode::BAD_REQUEST, Word::Error, msg::USER_EXISTS);
-    let username = str_field(&body, "username")
-        .and_then(|u| Username::parse(u).ok())
-        .ok_or_else(invalid)?;
-    let email = str_field(&body, "email")
-        .and_then(|e| Email::parse(e).ok())
-        .ok_or_else(invalid)?;
-    let password = str_field(&body, "password")
-        .and_then(|p| Password::parse(p, state.password_policy()).ok())
-        .ok_or_else(invalid)?;
+    let signup = signup(&state, &body, Word::Error)?;
 
     // Checked before hashing so that a duplicate costs no CPU; the unique indexes still
     // decide when two registrations race.
-    let (u, e) = (username.clone(), email.clone());
+    let (u, e) = (signup.username.clone(), signup.email.clone());
     let taken = state
         .db(move |conn| users_db::users::find_by_username_or_email(conn, &u, &e))
         .await?;
     if !taken.is_empty() {
         return Err(exists());
     }
-    let hash = state
-        .hashing("hash", move |h| h.hash(&password))
-        .await?
-        .map_err(ApiError::internal)?;
-    let new_user = NewUser::new(username, email, hash);
+    let new_user = hash_signup(&state, signup).await?;
     // The user and its first session in one transaction: a failure between them leaves
     // no user behind.
     let session = sessions::NewSession::new(&state);
@@ -86,15 +77,34 @@ pub async fn register(
         Err(e) => return Err(e.into()),
     };
     let tokens = session.tokens(&state, user.id)?;
-    Ok(json(
-        StatusCode::CREATED,
-        json!({
-            "status": "success",
-            "message": "Successfully registered.",
-            "auth_token": tokens.access,
-            "refresh_token": tokens.refresh,
-        }),
-    ))
+    Ok(Reply::created(TokenResponse::new(
+        "Successfully registered.",
+        tokens,
+    )))
+}
+
+/// The fields of a new account, each parsed into its value type; any missing or invalid is
+/// 400 `"Invalid payload."` with the route's word.
+pub(crate) fn signup(
+    state: &AppState,
+    body: &RegisterRequest,
+    word: Word,
+) -> Result<Signup, ApiError> {
+    let invalid = || ApiError::invalid_payload(word);
+    let (Some(username), Some(email), Some(password)) =
+        (body.username.get(), body.email.get(), body.password.get())
+    else {
+        return Err(invalid());
+    };
+    Signup::parse(username, email, password, state.password_policy()).map_err(|_| invalid())
+}
+
+/// Hashes a signup's password on the hashing threads: the user to insert.
+pub(crate) async fn hash_signup(state: &AppState, signup: Signup) -> Result<NewUser, ApiError> {
+    state
+        .hashing("hash", move |h| signup.hash(h))
+        .await?
+        .map_err(ApiError::internal)
 }
 
 /// Log in
@@ -105,30 +115,30 @@ pub async fn register(
     post,
     path = "/auth/login",
     tag = "auth",
-    request_body = crate::bodies::LoginRequest,
+    request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in, with a new session.", body = crate::bodies::TokenResponse,
+        (status = 200, description = "Logged in, with a new session.", body = TokenResponse,
             example = json!({"status": "success", "message": "Successfully logged in.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
-        (status = 400, description = "The body is empty, not JSON, not an object, or `email` or `password` is missing or empty.", body = crate::bodies::ErrorResponse,
+        (status = 400, description = "The body is empty, not JSON, not an object, or `email` or `password` is missing or empty.", body = ErrorResponse,
             example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
         (status = 404, description = "Unknown email or wrong password (the same answer for both).",
-            body = crate::bodies::ErrorResponse, example = json!({"status": "error", "message": msg::LOGIN_FAILED})),
-        (status = 500, description = "Unexpected failure.", body = crate::bodies::ErrorResponse,
+            body = ErrorResponse, example = json!({"status": "error", "message": msg::LOGIN_FAILED})),
+        (status = 500, description = "Unexpected failure.", body = ErrorResponse,
             example = json!({"status": "error", "message": msg::TRY_AGAIN})),
-        crate::bodies::BodyErrors,
-        crate::bodies::ThrottleErrors,
-        crate::bodies::DatabaseErrors,
+        BodyErrors,
+        ThrottleErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.object(Word::Error)?;
-    let invalid = || ApiError::invalid_payload(Word::Error);
-    let email = str_field(&body, "email").ok_or_else(invalid)?;
-    let password = str_field(&body, "password").ok_or_else(invalid)?;
+    body: Body<LoginRequest>,
+) -> Result<Reply<TokenResponse>, ApiError> {
+    let body = body.into_inner(Word::Error)?;
+    let (Some(email), Some(password)) = (body.email.get(), body.password.get()) else {
+        return Err(ApiError::invalid_payload(Word::Error));
+    };
 
     let account = throttle::account_key(email);
     let address = throttle::client_address(&req, &state.config.trusted_proxies);
@@ -200,22 +210,14 @@ pub async fn login(
         tracing::info!(user_id = %id, "password hash upgraded to the current cost");
     }
     let tokens = session.tokens(&state, user.id)?;
-    Ok(json(
-        StatusCode::OK,
-        json!({
-            "status": "success",
-            "message": "Successfully logged in.",
-            "auth_token": tokens.access,
-            "refresh_token": tokens.refresh,
-        }),
-    ))
+    Ok(Reply::ok(TokenResponse::new(
+        "Successfully logged in.",
+        tokens,
+    )))
 }
 
-fn logged_out() -> HttpResponse {
-    json(
-        StatusCode::OK,
-        json!({"status": "success", "message": "Successfully logged out."}),
-    )
+fn logged_out() -> Reply<MessageResponse> {
+    Reply::ok(MessageResponse::new("Successfully logged out."))
 }
 
 /// Log out
@@ -228,16 +230,16 @@ fn logged_out() -> HttpResponse {
     tag = "auth",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The caller's session is revoked.", body = crate::bodies::MessageResponse,
+        (status = 200, description = "The caller's session is revoked.", body = MessageResponse,
             example = json!({"status": "success", "message": "Successfully logged out."})),
-        crate::bodies::ProtectedErrors,
-        crate::bodies::DatabaseErrors,
+        ProtectedErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn logout(
     state: web::Data<AppState>,
     caller: AuthUser,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<MessageResponse>, ApiError> {
     if let Some(sid) = caller.claims.sid {
         sessions::revoke(&state, sid).await?;
     }
@@ -253,16 +255,16 @@ pub async fn logout(
     tag = "auth",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Every session of the caller is revoked.", body = crate::bodies::MessageResponse,
+        (status = 200, description = "Every session of the caller is revoked.", body = MessageResponse,
             example = json!({"status": "success", "message": "Successfully logged out."})),
-        crate::bodies::ProtectedErrors,
-        crate::bodies::DatabaseErrors,
+        ProtectedErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn logout_all(
     state: web::Data<AppState>,
     caller: AuthUser,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<MessageResponse>, ApiError> {
     sessions::revoke_all(&state, caller.user.id, None).await?;
     Ok(logged_out())
 }
@@ -274,32 +276,29 @@ pub async fn logout_all(
     post,
     path = "/auth/refresh",
     tag = "auth",
-    request_body = crate::bodies::RefreshRequest,
+    request_body = RefreshRequest,
     responses(
-        (status = 200, description = "A new access token and the next refresh token of the session.", body = crate::bodies::TokenResponse,
+        (status = 200, description = "A new access token and the next refresh token of the session.", body = TokenResponse,
             example = json!({"status": "success", "message": "Token refreshed.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
-        (status = 400, description = "The body is empty, not JSON, not an object, or `refresh_token` is missing or empty.", body = crate::bodies::ErrorResponse,
+        (status = 400, description = "The body is empty, not JSON, not an object, or `refresh_token` is missing or empty.", body = ErrorResponse,
             example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
         (status = 401, description = "An unknown, expired or revoked refresh token, or a reused one (which revokes the session).",
-            body = crate::bodies::ErrorResponse, example = json!({"status": "error", "message": "Invalid refresh token. Please log in again."})),
-        crate::bodies::BodyErrors,
-        crate::bodies::DatabaseErrors,
+            body = ErrorResponse, example = json!({"status": "error", "message": "Invalid refresh token. Please log in again."})),
+        BodyErrors,
+        DatabaseErrors,
     )
 )]
-pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
-    let body = body.object(Word::Error)?;
-    let token =
-        str_field(&body, "refresh_token").ok_or_else(|| ApiError::invalid_payload(Word::Error))?;
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: Body<RefreshRequest>,
+) -> Result<Reply<TokenResponse>, ApiError> {
+    let body = body.into_inner(Word::Error)?;
+    let token = body
+        .refresh_token
+        .get()
+        .ok_or_else(|| ApiError::invalid_payload(Word::Error))?;
     let tokens = sessions::refresh(&state, token).await?;
-    Ok(json(
-        StatusCode::OK,
-        json!({
-            "status": "success",
-            "message": "Token refreshed.",
-            "auth_token": tokens.access,
-            "refresh_token": tokens.refresh,
-        }),
-    ))
+    Ok(Reply::ok(TokenResponse::new("Token refreshed.", tokens)))
 }
 
 /// Change the password
@@ -310,31 +309,33 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> Result<HttpR
     put,
     path = "/auth/password",
     tag = "auth",
-    request_body = crate::bodies::PasswordChangeRequest,
+    request_body = PasswordChangeRequest,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Changed; every other session of the user is revoked.", body = crate::bodies::MessageResponse,
+        (status = 200, description = "Changed; every other session of the user is revoked.", body = MessageResponse,
             example = json!({"status": "success", "message": "Password updated."})),
-        (status = 400, description = "A bad body, a field missing, a new password outside the policy, or a wrong old password.", body = crate::bodies::ErrorResponse,
+        (status = 400, description = "A bad body, a field missing, a new password outside the policy, or a wrong old password.", body = ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
                 ("Wrong old password" = (value = json!({"status": "error", "message": OLD_PASSWORD_INCORRECT})))
             )),
-        crate::bodies::ProtectedErrors,
-        crate::bodies::BodyErrors,
-        crate::bodies::DatabaseErrors,
+        ProtectedErrors,
+        BodyErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn change_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: AuthUser,
-    body: JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.object(Word::Error)?;
+    body: Body<PasswordChangeRequest>,
+) -> Result<Reply<MessageResponse>, ApiError> {
+    let body = body.into_inner(Word::Error)?;
     let invalid = || ApiError::invalid_payload(Word::Error);
-    let old = str_field(&body, "old_password").ok_or_else(invalid)?;
-    let new = str_field(&body, "new_password")
+    let old = body.old_password.get().ok_or_else(invalid)?;
+    let new = body
+        .new_password
+        .get()
         .and_then(|p| Password::parse(p, state.password_policy()).ok())
         .ok_or_else(invalid)?;
     // Wrong old passwords count as failed logins of the account.
@@ -380,10 +381,7 @@ pub async fn change_password(
     if !changed {
         return Err(incorrect());
     }
-    Ok(json(
-        StatusCode::OK,
-        json!({"status": "success", "message": "Password updated."}),
-    ))
+    Ok(Reply::ok(MessageResponse::new("Password updated.")))
 }
 
 /// The caller
@@ -395,21 +393,11 @@ pub async fn change_password(
     tag = "auth",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The authenticated user.", body = crate::bodies::StatusResponse),
-        crate::bodies::ProtectedErrors,
-        crate::bodies::DatabaseErrors,
+        (status = 200, description = "The authenticated user.", body = StatusResponse),
+        ProtectedErrors,
+        DatabaseErrors,
     )
 )]
-pub async fn status(caller: AuthUser) -> HttpResponse {
-    let u = caller.user;
-    json(
-        StatusCode::OK,
-        json!({"status": "success", "data": {
-            "id": u.id.get(),
-            "username": u.username,
-            "email": u.email,
-            "active": u.active,
-            "created_at": http_date(&u.created_at),
-        }}),
-    )
+pub async fn status(caller: AuthUser) -> Reply<StatusResponse> {
+    Reply::ok(StatusResponse::new(StatusUser::from(&caller.user)))
 }

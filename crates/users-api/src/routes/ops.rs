@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::json;
+use crate::bodies::{DatabaseErrors, MessageResponse};
 use crate::error::{ApiError, msg};
 use crate::state::AppState;
 
@@ -18,7 +19,7 @@ use crate::state::AppState;
     path = "/ping",
     tag = "ops",
     responses(
-        (status = 200, description = "The service runs.", body = crate::bodies::MessageResponse,
+        (status = 200, description = "The service runs.", body = MessageResponse,
             example = json!({"status": "success", "message": "pong!"})))
 )]
 pub async fn ping() -> HttpResponse {
@@ -43,7 +44,7 @@ fn ok() -> HttpResponse {
     path = "/health",
     tag = "ops",
     responses(
-        (status = 200, description = "The process runs.", body = crate::bodies::MessageResponse,
+        (status = 200, description = "The process runs.", body = MessageResponse,
             example = json!({"status": "success", "message": "ok"})))
 )]
 pub async fn health() -> HttpResponse {
@@ -60,9 +61,9 @@ pub async fn health() -> HttpResponse {
     path = "/ready",
     tag = "ops",
     responses(
-        (status = 200, description = "The database answers.", body = crate::bodies::MessageResponse,
+        (status = 200, description = "The database answers.", body = MessageResponse,
             example = json!({"status": "success", "message": "ok"})),
-        crate::bodies::DatabaseErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -170,4 +171,45 @@ pub async fn method_not_allowed() -> HttpResponse {
         StatusCode::METHOD_NOT_ALLOWED,
         json!({"status": "fail", "message": msg::METHOD_NOT_ALLOWED}),
     )
+}
+
+/// Prometheus metrics
+///
+/// The Prometheus text exposition format: request counts and latency histograms by route and
+/// status, login outcomes, tokens issued, refresh-token reuse detected, throttled requests,
+/// password-hash time, and the database pool's state.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The metrics, in the Prometheus text format.",
+            body = String, content_type = "text/plain"),
+    )
+)]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.pool))
+}
+
+/// JSON Web Key Set
+///
+/// The public keys that verify the service's access tokens: the signing key and every
+/// previous key still accepted. With HS256 it is `{"keys":[]}`: a shared secret is never
+/// published. Sent with `Cache-Control: public, max-age=300`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The key set.", body = crate::bodies::Jwks,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    )
+)]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((CACHE_CONTROL, "public, max-age=300"))
+        .body(state.tokens.jwks_json().to_owned())
 }

@@ -1,30 +1,26 @@
 //! `/users`: the public list and lookup, and admin creation.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
 use users_db::users::{ListQuery, PageCursor, UserChanges};
 use users_db::{DbError, UniqueField};
-use users_domain::{Email, NewUser, Password, User, UserId, Username};
+use users_domain::{Email, User, UserId, Username};
 
-use super::{http_date, json};
+use super::auth;
+use crate::bodies::{
+    AdminErrors, AdminUser, AdminUserResponse, BodyErrors, DatabaseErrors, ErrorResponse,
+    ListParams, MessageResponse, PublicUser, RegisterRequest, Reply, UserListItem,
+    UserListResponse, UserPage, UserResponse, UserUpdateRequest,
+};
 use crate::error::{ApiError, Word, msg};
-use crate::extract::{AuthUser, JsonBody, str_field};
+
+use crate::extract::{AuthUser, Body};
 use crate::state::AppState;
 
 /// Page size of `GET /users` without paging parameters.
 pub const DEFAULT_PAGE: i64 = 100;
-
-fn list_item(u: &User) -> Value {
-    json!({
-        "id": u.id.get(),
-        "username": u.username,
-        "email": u.email,
-        "created_at": http_date(&u.created_at),
-    })
-}
 
 /// A page cursor: the `(created_at, id)` of the last row of a page, opaque to clients.
 fn encode_cursor(u: &User) -> String {
@@ -42,33 +38,29 @@ fn decode_cursor(s: &str) -> Option<PageCursor> {
     })
 }
 
-/// Reads `limit`, `after` and `q`; anything unreadable is `None` (400).
-fn list_query(query_string: &str) -> Option<ListQuery> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).ok()?;
-    let mut query = ListQuery {
-        limit: DEFAULT_PAGE,
-        ..ListQuery::default()
-    };
-    for (key, value) in pairs {
-        match key.as_str() {
-            "limit" => {
-                query.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=users_db::users::MAX_LIST_LIMIT).contains(n))?;
-            }
-            "after" => query.after = Some(decode_cursor(&value)?),
-            "q" if !value.is_empty() => {
-                // NUL is no text a user can hold (and PostgreSQL refuses it in a query).
-                if value.chars().count() > users_domain::MAX_FIELD_CHARS || value.contains('\0') {
-                    return None;
-                }
-                query.prefix = Some(value);
-            }
-            _ => {}
-        }
+/// The listing `GET /users` asks for; a `limit` out of range, an `after` that is not our
+/// cursor or a `q` over 128 characters or holding NUL is `None` (400).
+fn list_query(params: ListParams) -> Option<ListQuery> {
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=users_db::users::MAX_LIST_LIMIT).contains(&limit) {
+        return None;
     }
-    Some(query)
+    let after = match params.after {
+        Some(a) => Some(decode_cursor(&a)?),
+        None => None,
+    };
+    let prefix = match params.q.filter(|q| !q.is_empty()) {
+        // NUL is no text a user can hold (and PostgreSQL refuses it in a query).
+        Some(q) if q.chars().count() > users_domain::MAX_FIELD_CHARS || q.contains('\0') => {
+            return None;
+        }
+        q => q,
+    };
+    Some(ListQuery {
+        limit,
+        after,
+        prefix,
+    })
 }
 
 /// List users
@@ -78,32 +70,34 @@ fn list_query(query_string: &str) -> Option<ListQuery> {
     get,
     path = "/users",
     tag = "users",
-    params(crate::bodies::ListParams),
+    params(ListParams),
     responses(
-        (status = 200, description = "A page of users, newest first; `next` is the cursor of the following page.", body = crate::bodies::UserListResponse),
-        (status = 400, description = "A `limit` that is not an integer from 1 to 1000, an `after` that is not a cursor of this service, or a `q` over 128 characters.", body = crate::bodies::ErrorResponse,
+        (status = 200, description = "A page of users, newest first; `next` is the cursor of the following page.", body = UserListResponse),
+        (status = 400, description = "A `limit` that is not an integer from 1 to 1000, an `after` that is not a cursor of this service, or a `q` over 128 characters.", body = ErrorResponse,
             example = json!({"status": "fail", "message": msg::INVALID_PAYLOAD})),
-        crate::bodies::DatabaseErrors,
+        DatabaseErrors,
     )
 )]
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+) -> Result<Reply<UserListResponse>, ApiError> {
     let query =
-        list_query(req.query_string()).ok_or_else(|| ApiError::invalid_payload(Word::Fail))?;
+        list_query(params.into_inner()).ok_or_else(|| ApiError::invalid_payload(Word::Fail))?;
     let limit = query.limit;
     let users = state
         .db(move |conn| users_db::users::list(conn, &query))
         .await?;
     let next = match users.last() {
         Some(last) if i64::try_from(users.len()).is_ok_and(|n| n == limit) => {
-            Value::String(encode_cursor(last))
+            Some(encode_cursor(last))
         }
-        _ => Value::Null,
+        _ => None,
     };
-    let users: Vec<Value> = users.iter().map(list_item).collect();
-    Ok(json(
-        StatusCode::OK,
-        json!({"status": "success", "data": {"users": users, "next": next}}),
-    ))
+    Ok(Reply::ok(UserListResponse::new(UserPage {
+        users: users.iter().map(UserListItem::from).collect(),
+        next,
+    })))
 }
 
 fn not_found() -> ApiError {
@@ -119,29 +113,22 @@ fn not_found() -> ApiError {
     tag = "users",
     params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
     responses(
-        (status = 200, description = "The user.", body = crate::bodies::UserResponse),
+        (status = 200, description = "The user.", body = UserResponse),
         (status = 404, description = "No such user (or an id that is not a positive integer).",
-            body = crate::bodies::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
-        crate::bodies::DatabaseErrors,
+            body = ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        DatabaseErrors,
     )
 )]
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<UserResponse>, ApiError> {
     let id = UserId::parse(&path).ok_or_else(not_found)?;
     let user = state
         .db(move |conn| users_db::users::find_by_id(conn, id))
         .await?
         .ok_or_else(not_found)?;
-    Ok(json(
-        StatusCode::OK,
-        json!({"status": "success", "data": {
-            "username": user.username,
-            "email": user.email,
-            "created_at": http_date(&user.created_at),
-        }}),
-    ))
+    Ok(Reply::ok(UserResponse::new(PublicUser::from(&user))))
 }
 
 /// Create a user (admin)
@@ -151,34 +138,33 @@ pub async fn get(
     post,
     path = "/users",
     tag = "users",
-    request_body = crate::bodies::RegisterRequest,
+    request_body = RegisterRequest,
     security(("bearerAuth" = [])),
     responses(
-        (status = 201, description = "The user was created.", body = crate::bodies::MessageResponse,
+        (status = 201, description = "The user was created.", body = MessageResponse,
             example = json!({"status": "success", "message": "michael@example.com was added!"})),
-        (status = 400, description = "A bad body, a field missing or invalid, a username taken (`Invalid payload.`), or an email taken.", body = crate::bodies::ErrorResponse,
+        (status = 400, description = "A bad body, a field missing or invalid, a username taken (`Invalid payload.`), or an email taken.", body = ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "fail", "message": msg::INVALID_PAYLOAD}))),
                 ("Email taken" = (value = json!({"status": "fail", "message": msg::EMAIL_EXISTS})))
             )),
-        crate::bodies::AdminErrors,
-        crate::bodies::BodyErrors,
-        crate::bodies::DatabaseErrors,
+        AdminErrors,
+        BodyErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn create(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: JsonBody,
-) -> Result<HttpResponse, ApiError> {
+    body: Body<RegisterRequest>,
+) -> Result<Reply<MessageResponse>, ApiError> {
     caller.require_admin()?;
-    let body = body.object(Word::Fail)?;
+    let body = body.into_inner(Word::Fail)?;
     let invalid = || ApiError::invalid_payload(Word::Fail);
     let email_taken = || ApiError::new(StatusCode::BAD_REQUEST, Word::Fail, msg::EMAIL_EXISTS);
 
     // The seed looks the email up before it validates anything else.
-    let email = str_field(&body, "email").and_then(|e| Email::parse(e).ok());
-    if let Some(email) = email.clone() {
+    if let Some(email) = body.email.get().and_then(|e| Email::parse(e).ok()) {
         let existing = state
             .db(move |conn| users_db::users::find_by_email(conn, &email))
             .await?;
@@ -186,27 +172,16 @@ pub async fn create(
             return Err(email_taken());
         }
     }
-    let email = email.ok_or_else(invalid)?;
-    let username = str_field(&body, "username")
-        .and_then(|u| Username::parse(u).ok())
-        .ok_or_else(invalid)?;
-    let password = str_field(&body, "password")
-        .and_then(|p| Password::parse(p, state.password_policy()).ok())
-        .ok_or_else(invalid)?;
-
-    let hash = state
-        .hashing("hash", move |h| h.hash(&password))
-        .await?
-        .map_err(ApiError::internal)?;
-    let new_user = NewUser::new(username, email, hash);
+    let signup = auth::signup(&state, &body, Word::Fail)?;
+    let new_user = auth::hash_signup(&state, signup).await?;
     let inserted = state
         .db_raw(move |conn| users_db::users::insert(conn, &new_user))
         .await?;
     match inserted {
-        Ok(user) => Ok(json(
-            StatusCode::CREATED,
-            json!({"status": "success", "message": format!("{} was added!", user.email)}),
-        )),
+        Ok(user) => Ok(Reply::created(MessageResponse::new(format!(
+            "{} was added!",
+            user.email
+        )))),
         Err(DbError::Duplicate {
             field: UniqueField::Email,
         }) => Err(email_taken()),
@@ -217,30 +192,17 @@ pub async fn create(
     }
 }
 
-/// Reads a PATCH body: at least one of `active`, `admin` (booleans), `username`, `email`
-/// (valid strings); any of them with the wrong type or an invalid value is `None`.
-fn user_changes(body: &serde_json::Map<String, Value>) -> Option<UserChanges> {
-    let flag = |name: &str| match body.get(name) {
-        None => Some(None),
-        Some(Value::Bool(b)) => Some(Some(*b)),
-        Some(_) => None,
-    };
-    let text = |name: &str| match body.get(name) {
-        None => Some(None),
-        Some(Value::String(s)) => Some(Some(s.as_str())),
-        Some(_) => None,
-    };
+/// The changes a PATCH body asks for: at least one, each a valid value (`None`: 400).
+fn user_changes(body: UserUpdateRequest) -> Option<UserChanges> {
     let changes = UserChanges {
-        active: flag("active")?,
-        admin: flag("admin")?,
-        username: match text("username")? {
-            Some(u) => Some(Username::parse(u).ok()?),
-            None => None,
-        },
-        email: match text("email")? {
-            Some(e) => Some(Email::parse(e).ok()?),
-            None => None,
-        },
+        active: body.active,
+        admin: body.admin,
+        username: body
+            .username
+            .map(|u| Username::parse(&u))
+            .transpose()
+            .ok()?,
+        email: body.email.map(|e| Email::parse(&e)).transpose().ok()?,
     };
     (!changes.is_empty()).then_some(changes)
 }
@@ -254,31 +216,31 @@ fn user_changes(body: &serde_json::Map<String, Value>) -> Option<UserChanges> {
     path = "/users/{id}",
     tag = "users",
     params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
-    request_body = crate::bodies::UserUpdateRequest,
+    request_body = UserUpdateRequest,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The user after the change.", body = crate::bodies::AdminUserResponse),
-        (status = 400, description = "A bad body, no known field, a field of the wrong type or invalid, or a username or email taken.", body = crate::bodies::ErrorResponse,
+        (status = 200, description = "The user after the change.", body = AdminUserResponse),
+        (status = 400, description = "A bad body, no known field, a field of the wrong type or invalid, or a username or email taken.", body = ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "fail", "message": msg::INVALID_PAYLOAD}))),
                 ("Taken" = (value = json!({"status": "fail", "message": msg::USER_EXISTS})))
             )),
         (status = 404, description = "No such user (or an id that is not a positive integer).",
-            body = crate::bodies::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
-        crate::bodies::AdminErrors,
-        crate::bodies::BodyErrors,
-        crate::bodies::DatabaseErrors,
+            body = ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        AdminErrors,
+        BodyErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn update(
     state: web::Data<AppState>,
     caller: AuthUser,
     path: web::Path<String>,
-    body: JsonBody,
-) -> Result<HttpResponse, ApiError> {
+    body: Body<UserUpdateRequest>,
+) -> Result<Reply<AdminUserResponse>, ApiError> {
     caller.require_admin()?;
     let id = UserId::parse(&path).ok_or_else(not_found)?;
-    let changes = user_changes(&body.object(Word::Fail)?)
+    let changes = user_changes(body.into_inner(Word::Fail)?)
         .ok_or_else(|| ApiError::invalid_payload(Word::Fail))?;
     let updated = state
         .db_raw(move |conn| users_db::users::update(conn, id, &changes))
@@ -295,17 +257,7 @@ pub async fn update(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(json(
-        StatusCode::OK,
-        json!({"status": "success", "data": {
-            "id": user.id.get(),
-            "username": user.username,
-            "email": user.email,
-            "active": user.active,
-            "admin": user.admin,
-            "created_at": http_date(&user.created_at),
-        }}),
-    ))
+    Ok(Reply::ok(AdminUserResponse::new(AdminUser::from(&user))))
 }
 
 /// Delete a user (admin)
@@ -318,19 +270,19 @@ pub async fn update(
     params(("id" = i32, Path, description = "The user id. Anything that is not a positive integer gets 404.")),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The user was deleted.", body = crate::bodies::MessageResponse,
+        (status = 200, description = "The user was deleted.", body = MessageResponse,
             example = json!({"status": "success", "message": "User deleted."})),
         (status = 404, description = "No such user (or an id that is not a positive integer).",
-            body = crate::bodies::ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
-        crate::bodies::AdminErrors,
-        crate::bodies::DatabaseErrors,
+            body = ErrorResponse, example = json!({"status": "fail", "message": msg::USER_NOT_FOUND})),
+        AdminErrors,
+        DatabaseErrors,
     )
 )]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: AuthUser,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Reply<MessageResponse>, ApiError> {
     caller.require_admin()?;
     let id = UserId::parse(&path).ok_or_else(not_found)?;
     if !state
@@ -339,10 +291,7 @@ pub async fn delete(
     {
         return Err(not_found());
     }
-    Ok(json(
-        StatusCode::OK,
-        json!({"status": "success", "message": "User deleted."}),
-    ))
+    Ok(Reply::ok(MessageResponse::new("User deleted.")))
 }
 
 #[cfg(test)]
@@ -369,9 +318,14 @@ mod tests {
 
     #[test]
     fn list_query_parsing() {
-        assert_eq!(list_query("").unwrap().limit, DEFAULT_PAGE);
-        assert_eq!(list_query("limit=1000").unwrap().limit, 1000);
-        let q = list_query("q=Mi&limit=5&other=x").unwrap();
+        let parse = |q: &str| {
+            serde_urlencoded::from_str::<ListParams>(q)
+                .ok()
+                .and_then(list_query)
+        };
+        assert_eq!(parse("").unwrap().limit, DEFAULT_PAGE);
+        assert_eq!(parse("limit=1000").unwrap().limit, 1000);
+        let q = parse("q=Mi&limit=5&other=x").unwrap();
         assert_eq!((q.limit, q.prefix.as_deref()), (5, Some("Mi")));
         for bad in [
             "limit=0",
@@ -383,7 +337,7 @@ mod tests {
             "q=%00",
             "q=a%00b",
         ] {
-            assert!(list_query(bad).is_none(), "{bad}");
+            assert!(parse(bad).is_none(), "{bad}");
         }
     }
 }
