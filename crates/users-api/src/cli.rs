@@ -155,7 +155,50 @@ fn open_db(config: &Config) -> Result<DbPool, Failure> {
     Ok(pool)
 }
 
+/// Binds every address `HOST` resolves to on `PORT`, as actix-web's `bind` does, but before
+/// anything else runs: a name that does not resolve, an address not on this machine or a
+/// port in use is one line naming its variable, exit 2.
+fn bind_listeners(host: &str, port: u16) -> Result<Vec<std::net::TcpListener>, Failure> {
+    use std::io::ErrorKind;
+    use std::net::ToSocketAddrs as _;
+    let addrs: Vec<std::net::SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Failure(
+                2,
+                format!("invalid configuration: HOST: cannot resolve {host:?}: {e}"),
+            )
+        })?
+        .collect();
+    let mut listeners = Vec::new();
+    let mut last_error = None;
+    for addr in &addrs {
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) => last_error = Some((*addr, e)),
+        }
+    }
+    match (listeners.is_empty(), last_error) {
+        (false, _) => Ok(listeners),
+        (true, None) => Err(Failure(
+            2,
+            format!("invalid configuration: HOST: {host:?} resolves to no address"),
+        )),
+        (true, Some((addr, e))) => {
+            let variable = match e.kind() {
+                ErrorKind::AddrNotAvailable => "HOST",
+                _ => "PORT",
+            };
+            Err(Failure(
+                2,
+                format!("invalid configuration: {variable}: cannot listen on {addr}: {e}"),
+            ))
+        }
+    }
+}
+
 fn serve(config: Config) -> Result<(), Failure> {
+    let listeners = bind_listeners(&config.host, config.port)?;
     if config.secret_generated {
         tracing::warn!(
             "SECRET_KEY is not set: using a key generated for this process; tokens will not \
@@ -163,19 +206,20 @@ fn serve(config: Config) -> Result<(), Failure> {
         );
     }
     let pool = open_db(&config)?;
-    let (host, port, workers) = (config.host.clone(), config.port, config.workers);
+    let workers = config.workers;
     let request_timeout = Duration::from_secs(config.request_timeout_secs);
     let state = web::Data::new(AppState::new(config, pool)?);
     let in_flight = std::sync::Arc::clone(&state.in_flight);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let server = HttpServer::new(move || build_app(state.clone()))
+        let mut server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
             .shutdown_timeout(30)
             .client_request_timeout(request_timeout)
-            .bind((host.as_str(), port))
-            .map_err(|e| Failure(1, format!("cannot listen on {host}:{port}: {e}")))?
             .disable_signals();
+        for listener in listeners {
+            server = server.listen(listener)?;
+        }
         for addr in server.addrs() {
             tracing::info!(%addr, workers, "listening");
         }

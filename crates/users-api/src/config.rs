@@ -224,7 +224,14 @@ impl Config {
             Profile::Testing => ("DATABASE_TEST_URL", "users-test.db"),
             _ => ("DATABASE_URL", "users.db"),
         };
-        let database_url = get(db_var).unwrap_or_else(|| db_default.to_owned());
+        // Set but empty is a mistake (a `.env` line left blank), not "the default".
+        let database_url = match var(db_var) {
+            None => db_default.to_owned(),
+            Some(url) => {
+                check_database_url(db_var, &url)?;
+                url.trim().to_owned()
+            }
+        };
 
         let (secret_key, secret_generated) = match get("SECRET_KEY") {
             Some(s) => {
@@ -303,6 +310,7 @@ impl Config {
             iterations: parse_or(&get, "ARGON2_ITERATIONS", hash_cost.iterations)?,
             parallelism: parse_or(&get, "ARGON2_PARALLELISM", hash_cost.parallelism)?,
         };
+        check_hash_cost(hash_cost)?;
         let min_chars: usize = parse_or(&get, "PASSWORD_MIN_LENGTH", min_password)?;
         if min_chars == 0 || min_chars > users_domain::MAX_PASSWORD_BYTES {
             return Err(ConfigError::new(
@@ -348,7 +356,7 @@ impl Config {
             jwt_previous_keys,
             hash_cost,
             password_policy: PasswordPolicy { min_chars },
-            host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            host: parse_host(get("HOST"))?,
             port: parse_or(&get, "PORT", 5000)?,
             workers,
             cors,
@@ -531,6 +539,154 @@ impl Config {
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect()
+    }
+}
+
+/// The most memory one hash may take (`ARGON2_MEMORY_KIB`): 1 GiB, fifty times the OWASP
+/// cost. Beyond it one hash per core can exhaust a machine; at `u32::MAX` the allocation
+/// aborts the process.
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 1024 * 1024;
+/// The most passes (`ARGON2_ITERATIONS`): beyond it a login takes minutes.
+pub const MAX_ARGON2_ITERATIONS: u32 = 100;
+/// The most lanes (`ARGON2_PARALLELISM`).
+pub const MAX_ARGON2_PARALLELISM: u32 = 64;
+
+/// The argon2id cost must be one argon2 accepts (its own `Params::new`) and within our caps,
+/// so that a bad value stops start-up instead of the first hash (or an abort).
+fn check_hash_cost(cost: HashCost) -> Result<(), ConfigError> {
+    let too_big = [
+        ("ARGON2_MEMORY_KIB", cost.memory_kib, MAX_ARGON2_MEMORY_KIB),
+        ("ARGON2_ITERATIONS", cost.iterations, MAX_ARGON2_ITERATIONS),
+        (
+            "ARGON2_PARALLELISM",
+            cost.parallelism,
+            MAX_ARGON2_PARALLELISM,
+        ),
+    ];
+    for (variable, value, max) in too_big {
+        if value > max {
+            return Err(ConfigError::new(
+                variable,
+                format!("{value} is more than the maximum, {max}"),
+            ));
+        }
+    }
+    argon2::Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        .map(drop)
+        .map_err(|e| {
+            let variable = match e {
+                argon2::Error::TimeTooSmall => "ARGON2_ITERATIONS",
+                argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => {
+                    "ARGON2_PARALLELISM"
+                }
+                // Memory is also "too little" for the lanes: at least 8 KiB per lane.
+                _ => "ARGON2_MEMORY_KIB",
+            };
+            ConfigError::new(
+                variable,
+                format!(
+                    "{e} (memory {} KiB, iterations {}, parallelism {}; argon2 needs at \
+                     least 1 iteration, 1 lane and 8 KiB per lane)",
+                    cost.memory_kib, cost.iterations, cost.parallelism
+                ),
+            )
+        })
+}
+
+/// The SQLite file a database URL names, if it names a file (not PostgreSQL, not a
+/// database in memory): what `DbUrl::parse` opens, with a `file:` URI's query removed.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let users_db::DbUrl::Sqlite(path) = users_db::DbUrl::parse(url) else {
+        return None;
+    };
+    if users_db::DbUrl::parse(url).is_sqlite_memory() {
+        return None;
+    }
+    let path = match path.strip_prefix("file:") {
+        None => path,
+        Some(uri) => {
+            let uri = uri.split(['?', '#']).next().unwrap_or_default();
+            // file:///abs/path and file://localhost/abs/path name /abs/path.
+            match uri.strip_prefix("//") {
+                Some(rest) => &rest[rest.find('/').unwrap_or(rest.len())..],
+                None => uri,
+            }
+        }
+    };
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
+/// `DATABASE_URL` (or `DATABASE_TEST_URL`) names a database this binary can open: a
+/// PostgreSQL URL, or a SQLite file whose directory exists. Any other `scheme://` is an
+/// error here rather than a SQLite file of that name.
+fn check_database_url(variable: &'static str, url: &str) -> Result<(), ConfigError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(ConfigError::new(
+            variable,
+            "is set but empty (unset it for the default, or give a postgres:// URL or a \
+             SQLite file path)",
+        ));
+    }
+    if let Some((scheme, _)) = url.split_once("://")
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !matches!(scheme, "postgres" | "postgresql" | "sqlite")
+    {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "unknown scheme {scheme}:// (postgres://, postgresql://, sqlite:// or a SQLite \
+                 file path)"
+            ),
+        ));
+    }
+    if let Some(file) = sqlite_file(url) {
+        if file.is_dir() {
+            return Err(ConfigError::new(
+                variable,
+                format!("{} is a directory, not a SQLite file", file.display()),
+            ));
+        }
+        if let Some(dir) = file.parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.is_dir()
+        {
+            return Err(ConfigError::new(
+                variable,
+                format!(
+                    "the directory of the SQLite file, {}, does not exist",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `HOST`: an IP address or a host name (RFC 1123 labels); whether a name resolves is
+/// checked when the service binds.
+fn parse_host(value: Option<String>) -> Result<String, ConfigError> {
+    let Some(host) = value.map(|h| h.trim().to_owned()) else {
+        return Ok("127.0.0.1".to_owned());
+    };
+    let name_ok = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if name_ok || host.parse::<std::net::IpAddr>().is_ok() {
+        Ok(host)
+    } else {
+        Err(ConfigError::new(
+            "HOST",
+            format!("{host:?} is not an IP address or a host name"),
+        ))
     }
 }
 
@@ -795,6 +951,15 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "ftp://a.example"),
             ("CORS_ALLOWED_ORIGINS", "http://a.example/path"),
             ("CORS_ALLOWED_ORIGINS", ","),
+            ("ARGON2_MEMORY_KIB", "4294967295"),
+            ("ARGON2_MEMORY_KIB", "7"),
+            ("ARGON2_ITERATIONS", "0"),
+            ("ARGON2_PARALLELISM", "0"),
+            ("DATABASE_URL", ""),
+            ("DATABASE_URL", "mysql://x/y"),
+            ("DATABASE_URL", "/nonexistent-dir/x.db"),
+            ("DATABASE_URL", "sqlite:///nonexistent-dir/x.db"),
+            ("HOST", "not a host"),
         ] {
             let e = config(&[(k, v)]).expect_err(&format!("{k}={v}"));
             assert_eq!(e.variable, k, "{k}={v}");
@@ -802,6 +967,25 @@ mod tests {
         // An asymmetric algorithm without its key names the key variable.
         let e = config(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
         assert_eq!(e.variable, "JWT_PRIVATE_KEY_FILE");
+    }
+
+    #[test]
+    fn sqlite_file_names_the_file_a_url_opens() {
+        for (url, file) in [
+            ("users.db", Some("users.db")),
+            ("sqlite://data/u.db", Some("data/u.db")),
+            ("file:/var/u.db?mode=rwc", Some("/var/u.db")),
+            ("file:///var/u.db", Some("/var/u.db")),
+            (":memory:", None),
+            ("file:x?mode=memory", None),
+            ("postgres://h/db", None),
+        ] {
+            assert_eq!(
+                sqlite_file(url).as_deref(),
+                file.map(std::path::Path::new),
+                "{url}"
+            );
+        }
     }
 
     #[test]
