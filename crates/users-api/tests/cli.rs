@@ -120,3 +120,49 @@ fn a_port_in_use_exits_2_naming_port_before_migrations() {
 fn a_host_that_does_not_resolve_exits_2_naming_host() {
     assert_refused(&["serve"], &[("HOST", "no-such-host.invalid")], "HOST");
 }
+
+/// Only `serve`, `migrate` and `recreate-db` create a SQLite file; the other commands refuse
+/// a database that does not exist (run from another directory, they would work on a new,
+/// empty one), and `import-flask` refuses a `--from` that does not exist.
+#[test]
+fn commands_other_than_serve_migrate_and_recreate_refuse_a_missing_sqlite_file() {
+    let mut failures = Vec::new();
+    for (args, variable) in [
+        (
+            &["create-user", "--username", "u", "--email", "u@example.com"][..],
+            "DATABASE_URL",
+        ),
+        (&["seed-db"][..], "DATABASE_URL"),
+        (&["import-flask", "--from", "missing.db"][..], "--from"),
+    ] {
+        if let Err(e) = refused(args, &[], variable) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // With the database made by `migrate`, the same commands run; --from is still checked.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let migrate = run_in(dir.path(), &["migrate"], &[]).unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    assert_eq!(files_in(dir.path())[0], "users.db");
+    let seed = run_in(dir.path(), &["seed-db"], &[]).unwrap();
+    assert!(seed.status.success(), "{seed:?}");
+    let import = run_in(dir.path(), &["import-flask", "--from", "missing.db"], &[]).unwrap();
+    assert_eq!(import.status.code(), Some(2), "{import:?}");
+    assert!(!dir.path().join("missing.db").exists());
+}
+
+/// Logs written to a pipe (or a file) carry no ANSI colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_in(dir.path(), &["migrate"], &[]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("migrations applied"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "colour codes in a pipe: {stderr:?}"
+    );
+}
