@@ -7,24 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-cargo build --release -p users-api --quiet
-bin="target/release/users-api"
-work="$(mktemp -d)"
-port="$(free_port)"
-base="http://127.0.0.1:${port}"
-pid=""
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "smoke: FAIL: $*" >&2
-    echo "--- service log ---" >&2
-    cat "$work/log" >&2 || true
-    exit 1
-}
+script_init smoke
 
 env -i PATH="$PATH" APP_ENV=development DATABASE_URL="$work/smoke.db" PORT="$port" \
     REQUEST_TIMEOUT_SECONDS=2 RUST_LOG=info "$bin" serve >"$work/log" 2>&1 &
