@@ -439,10 +439,7 @@ pub static SETTINGS: &[Setting] = &[
         Defaults::all("development"),
         "the profile: the defaults of the other settings (see Profiles)",
         |c, v| {
-            let v = v.text().unwrap_or_default();
-            c.profile = v
-                .parse()
-                .map_err(|()| format!("{v:?} is not development, testing or production"))?;
+            c.profile = parse_profile(&v.text().unwrap_or_default())?;
             Ok(())
         },
         |c| c.profile.as_str().to_owned(),
@@ -831,14 +828,11 @@ impl Config {
                 other => other,
             }
         };
-        let profile = match lookup(&SETTINGS[0]) {
+        // The profile first: the other settings' defaults depend on it.
+        let app_env = &SETTINGS[0];
+        let profile = match lookup(app_env) {
             None => Profile::Development,
-            Some(v) => v.parse().map_err(|()| {
-                ConfigError::new(
-                    "APP_ENV",
-                    format!("{v:?} is not development, testing or production"),
-                )
-            })?,
+            Some(v) => parse_profile(&v).map_err(|e| ConfigError::new(app_env.name, e))?,
         };
         let mut config = Self::base(profile)?;
         for s in SETTINGS {
@@ -977,6 +971,12 @@ fn redact_query(url: &str) -> String {
         })
         .collect();
     format!("{base}?{}", query.join("&"))
+}
+
+fn parse_profile(value: &str) -> Result<Profile, String> {
+    value
+        .parse()
+        .map_err(|()| format!("{value:?} is not development, testing or production"))
 }
 
 /// The most memory one hash may take (`ARGON2_MEMORY_KIB`): 1 GiB, fifty times the OWASP
@@ -1339,6 +1339,7 @@ mod tests {
 
     #[test]
     fn every_setting_is_declared_once_and_rendered() {
+        assert_eq!(SETTINGS[0].name, "APP_ENV", "from_vars reads the profile first");
         let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
         names.sort_unstable();
         let before = names.len();
