@@ -1339,7 +1339,10 @@ mod tests {
 
     #[test]
     fn every_setting_is_declared_once_and_rendered() {
-        assert_eq!(SETTINGS[0].name, "APP_ENV", "from_vars reads the profile first");
+        assert_eq!(
+            SETTINGS[0].name, "APP_ENV",
+            "from_vars reads the profile first"
+        );
         let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
         names.sort_unstable();
         let before = names.len();
