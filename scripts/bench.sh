@@ -36,44 +36,20 @@ if ! command -v wrk >/dev/null 2>&1; then
     echo "bench: installing wrk" >&2
     if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >&2; else sudo apt-get install -y -qq wrk >&2; fi
 fi
-cargo build --release -p users-api --quiet
-bin="$root/target/release/users-api"
+script_init bench
 mkdir -p "$out"
 
-work="$(mktemp -d)"
-pid=""
 pg_admin_url=""
 pg_db=""
-cleanup() {
-    stop_service
-    if [ -n "$pg_db" ]; then
-        psql -q "$pg_admin_url" -c "DROP DATABASE IF EXISTS ${pg_db} WITH (FORCE)" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-    echo "bench: FAIL: $*" >&2
-    tail -n 20 "$work/log" >&2 2>/dev/null || true
-    exit 1
-}
+at_exit '[ -z "$pg_db" ] || psql -q "$pg_admin_url" -c "DROP DATABASE IF EXISTS ${pg_db} WITH (FORCE)" >/dev/null 2>&1'
 
-port="$(free_port)"
-base="http://127.0.0.1:${port}"
 db_url=""
 start_service() {
     env -i PATH="$PATH" APP_ENV=production DATABASE_URL="$db_url" PORT="$port" \
         SECRET_KEY="bench-secret-0123456789abcdef0123456789" RUST_LOG=warn \
         "$bin" serve >>"$work/log" 2>&1 &
     pid=$!
-    wait_ready "$base/ready" 300 || fail "service did not start"
-}
-stop_service() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        pid=""
-    fi
+    wait_started "$base/ready" "$pid" 300 || fail "service did not start"
 }
 # Peak RSS since the last reset, in KiB (writing 5 to clear_refs resets VmHWM).
 rss_reset() { echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true; }
@@ -126,7 +102,7 @@ bench_backend() {
     case "$backend" in
         sqlite) db_url="$work/bench.db" ;;
         postgres)
-            eval "$(scripts/ci-postgres.sh)"
+            pg_env || fail "PostgreSQL could not be started"
             pg_admin_url="$DATABASE_TEST_URL"
             pg_db="users_bench_$$"
             psql -q "$pg_admin_url" -c "DROP DATABASE IF EXISTS ${pg_db} WITH (FORCE)" >/dev/null

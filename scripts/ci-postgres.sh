@@ -2,8 +2,10 @@
 # Ensures a local PostgreSQL is installed and running, with a role `users` (password
 # `users`, CREATEDB) for the test suites, then prints on stdout the one line to eval:
 #
-#   eval "$(scripts/ci-postgres.sh)"    # sets DATABASE_TEST_URL
+#   pg_env="$(scripts/ci-postgres.sh)" && eval "$pg_env"    # sets DATABASE_TEST_URL
 #
+# (not `eval "$(scripts/ci-postgres.sh)"`: eval of nothing succeeds, hiding a failure; the
+# scripts use pg_env from scripts/lib.sh.)
 # Idempotent: safe to run again while the cluster is up. Everything else goes to stderr.
 # Runs as root (as CI does) or as a user allowed to `sudo -u postgres`.
 set -euo pipefail

@@ -8,6 +8,8 @@
 # Python that already has them). AUTH_TOKEN_FEATURES=aws_lc_rs checks the other backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+script_name=interop
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 python="${INTEROP_PYTHON:-}"
@@ -35,7 +37,6 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "issue_tokens":
         print(m["executable"])')"
 if [ -z "$binary" ] || [ ! -x "$binary" ]; then
-    echo "interop: could not build the issue_tokens example" >&2
-    exit 1
+    fail "could not build the issue_tokens example"
 fi
 exec "$python" scripts/interop.py "$binary"

@@ -6,32 +6,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-eval "$(scripts/ci-postgres.sh)"
+pg_env || { echo "outage: FAIL: PostgreSQL could not be started" >&2; exit 1; }
 read -r pg_version pg_cluster _ < <(pg_lsclusters --no-header | head -n 1)
-cargo build --release -p users-api --quiet
+script_init outage
 
-work="$(mktemp -d)"
-port="$(free_port)"
-base="http://127.0.0.1:${port}"
 dbname="users_outage_$$"
 admin_url="${DATABASE_TEST_URL}"
 db_url="${admin_url%/*}/${dbname}"
-pid=""
 pg_start() { pg_ctlcluster "$pg_version" "$pg_cluster" start >&2; }
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    pg_start 2>/dev/null || true
-    psql -q "$admin_url" -c "DROP DATABASE IF EXISTS ${dbname} WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "outage: FAIL: $*" >&2; tail -n 30 "$work/log" >&2 || true; exit 1; }
+at_exit 'pg_start 2>/dev/null'
+at_exit 'psql -q "$admin_url" -c "DROP DATABASE IF EXISTS ${dbname} WITH (FORCE)" >/dev/null 2>&1'
 
 psql -q "$admin_url" -c "CREATE DATABASE ${dbname}" >/dev/null
 env -i PATH="$PATH" DATABASE_URL="$db_url" PORT="$port" DB_POOL_TIMEOUT_SECONDS=2 \
-    target/release/users-api >"$work/log" 2>&1 &
+    "$bin" >"$work/log" 2>&1 &
 pid=$!
-wait_ready "$base/ready" 100 || fail "service did not start"
+wait_started "$base/ready" "$pid" || fail "service did not start"
 reg="$(curl -s -X POST "$base/auth/register" -H 'Content-Type: application/json' \
     -d '{"username":"u","email":"u@test.com","password":"pw"}')"
 token="$(json_field "$reg" auth_token)"

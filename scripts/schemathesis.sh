@@ -23,8 +23,7 @@ SCHEMATHESIS_VERSION="4.32.5"
 examples="${SCHEMATHESIS_EXAMPLES:-40}"
 seed="${SCHEMATHESIS_SEED:-20240601}"
 
-cargo build --release -p users-api --quiet
-bin="$root/target/release/users-api"
+script_init schemathesis
 
 venv="$root/target/schemathesis-venv"
 if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
@@ -34,26 +33,7 @@ if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; the
 fi
 st="$venv/bin/st"
 
-work="$(mktemp -d)"
-port="$(free_port)"
-base="http://127.0.0.1:${port}"
 database="${SCHEMATHESIS_DATABASE_URL:-$work/schemathesis.db}"
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "schemathesis: FAIL: $*" >&2
-    echo "--- service log (last 50 lines) ---" >&2
-    tail -n 50 "$work/log" >&2 || true
-    exit 1
-}
 
 service_env=(env -i PATH="$PATH" APP_ENV=development DATABASE_URL="$database" PORT="$port")
 "${service_env[@]}" RUST_LOG=warn "$bin" serve >"$work/log" 2>&1 &

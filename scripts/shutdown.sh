@@ -14,21 +14,14 @@ if [ -z "${SHUTDOWN_SIGNAL:-}" ]; then
     exit 0
 fi
 
-cargo build --release -p users-api --quiet
-work="$(mktemp -d)"
-port="$(free_port)"
-base="http://127.0.0.1:${port}"
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "shutdown: FAIL: $*" >&2; cat "$work/log" >&2 || true; exit 1; }
+script_init shutdown
 
 # A deliberately slow hash (about a second), so that logins are in flight when the signal lands.
 env -i PATH="$PATH" DATABASE_URL="$work/db.sqlite" PORT="$port" WORKERS=2 \
     ARGON2_MEMORY_KIB=65536 ARGON2_ITERATIONS=12 \
-    target/release/users-api >"$work/log" 2>&1 &
+    "$bin" >"$work/log" 2>&1 &
 pid=$!
-wait_ready "$base/health" || fail "service did not start"
+wait_started "$base/health" "$pid" || fail "service did not start"
 
 curl -fs -o /dev/null -X POST "$base/auth/register" -H 'Content-Type: application/json' \
     -d '{"username":"u","email":"u@test.com","password":"pw"}' || fail "register"

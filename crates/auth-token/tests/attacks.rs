@@ -42,8 +42,8 @@ fn unb64(segment: &str) -> Vec<u8> {
 }
 
 fn hmac(mac: Mac_, key: &[u8], input: &[u8]) -> Vec<u8> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], input: &[u8]) -> Vec<u8> {
-        let mut m = <M as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    fn run<M: Mac + hmac::KeyInit>(key: &[u8], input: &[u8]) -> Vec<u8> {
+        let mut m = <M as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
         m.update(input);
         m.finalize().into_bytes().to_vec()
     }

@@ -34,9 +34,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Insert two sample users (refused in production).
+    /// Insert two sample users into the existing database (refused in production).
     SeedDb,
-    /// Create a user; the password is read from stdin, or prompted for on a terminal.
+    /// Create a user in the existing database; the password is read from stdin, or prompted
+    /// for on a terminal.
     CreateUser {
         /// Username.
         #[arg(long)]
@@ -52,7 +53,7 @@ enum Command {
     Config,
     /// Copy users (ids, hashes, flags, dates) from the Flask service's database; idempotent.
     ImportFlask {
-        /// The Flask service's database URL (postgres://... or a SQLite file).
+        /// The Flask service's database URL (postgres://... or an existing SQLite file).
         #[arg(long)]
         from: String,
     },
@@ -128,13 +129,46 @@ pub fn run() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: a file or a pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// The variable that names the database in this profile.
+fn database_variable(config: &Config) -> &'static str {
+    match config.profile {
+        Profile::Testing => "DATABASE_TEST_URL",
+        _ => "DATABASE_URL",
+    }
+}
+
+/// Refuses a SQLite file that does not exist: only `serve`, `migrate` and `recreate-db`
+/// create one, so that a command run from another directory (or with a typo) does not
+/// silently work on a new, empty database.
+fn require_existing(what: &str, url: &str) -> Result<(), Failure> {
+    match crate::config::sqlite_file(url) {
+        Some(file) if !file.exists() => Err(Failure(
+            2,
+            format!(
+                "{what}: no SQLite database at {} (only serve, migrate and recreate-db create \
+                 one; run this command where the database is, or set {what})",
+                file.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// [`open_db`] for the commands that work on an existing database.
+fn open_existing_db(config: &Config) -> Result<DbPool, Failure> {
+    require_existing(database_variable(config), &config.database_url)?;
+    open_db(config)
 }
 
 /// Connects and runs pending migrations.
@@ -155,7 +189,50 @@ fn open_db(config: &Config) -> Result<DbPool, Failure> {
     Ok(pool)
 }
 
+/// Binds every address `HOST` resolves to on `PORT`, as actix-web's `bind` does, but before
+/// anything else runs: a name that does not resolve, an address not on this machine or a
+/// port in use is one line naming its variable, exit 2.
+fn bind_listeners(host: &str, port: u16) -> Result<Vec<std::net::TcpListener>, Failure> {
+    use std::io::ErrorKind;
+    use std::net::ToSocketAddrs as _;
+    let addrs: Vec<std::net::SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Failure(
+                2,
+                format!("invalid configuration: HOST: cannot resolve {host:?}: {e}"),
+            )
+        })?
+        .collect();
+    let mut listeners = Vec::new();
+    let mut last_error = None;
+    for addr in &addrs {
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) => last_error = Some((*addr, e)),
+        }
+    }
+    match (listeners.is_empty(), last_error) {
+        (false, _) => Ok(listeners),
+        (true, None) => Err(Failure(
+            2,
+            format!("invalid configuration: HOST: {host:?} resolves to no address"),
+        )),
+        (true, Some((addr, e))) => {
+            let variable = match e.kind() {
+                ErrorKind::AddrNotAvailable => "HOST",
+                _ => "PORT",
+            };
+            Err(Failure(
+                2,
+                format!("invalid configuration: {variable}: cannot listen on {addr}: {e}"),
+            ))
+        }
+    }
+}
+
 fn serve(config: Config) -> Result<(), Failure> {
+    let listeners = bind_listeners(&config.host, config.port)?;
     if config.secret_generated {
         tracing::warn!(
             "SECRET_KEY is not set: using a key generated for this process; tokens will not \
@@ -163,7 +240,7 @@ fn serve(config: Config) -> Result<(), Failure> {
         );
     }
     let pool = open_db(&config)?;
-    let (host, port, workers) = (config.host.clone(), config.port, config.workers);
+    let workers = config.workers;
     let request_timeout = Duration::from_secs(config.request_timeout_secs);
     let state = web::Data::new(AppState::new(config, pool)?);
     // Purges ended sessions and old failed logins for as long as the server runs.
@@ -171,14 +248,15 @@ fn serve(config: Config) -> Result<(), Failure> {
     let in_flight = std::sync::Arc::clone(&state.in_flight);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let server = HttpServer::new(move || build_app(state.clone()))
+        let mut server = HttpServer::new(move || build_app(state.clone()))
             .on_connect(crate::app::on_connect)
             .workers(workers)
             .shutdown_timeout(30)
             .client_request_timeout(request_timeout)
-            .bind((host.as_str(), port))
-            .map_err(|e| Failure(1, format!("cannot listen on {host}:{port}: {e}")))?
             .disable_signals();
+        for listener in listeners {
+            server = server.listen(listener)?;
+        }
         for addr in server.addrs() {
             tracing::info!(%addr, workers, "listening");
         }
@@ -213,7 +291,7 @@ fn seed_db(config: &Config) -> Result<(), Failure> {
     if config.profile == Profile::Production {
         return Err(Failure(2, "seed-db is refused in production".into()));
     }
-    let pool = open_db(config)?;
+    let pool = open_existing_db(config)?;
     let hasher = PasswordHasher::new(config.hash_cost)?;
     let mut conn = users_db::get_conn(&pool)?;
     for (username, email) in [
@@ -270,6 +348,8 @@ fn keygen(
 }
 
 fn import_flask(config: &Config, from: &str) -> Result<(), Failure> {
+    require_existing("--from", from)?;
+    require_existing(database_variable(config), &config.database_url)?;
     let mut source = users_db::DbConnection::open(from)
         .map_err(|e| Failure(2, format!("invalid --from: {}", ErrorChain(&e))))?;
     let pool = open_db(config)?;
@@ -292,12 +372,13 @@ fn read_password() -> Result<String, Failure> {
 }
 
 fn create_user(config: &Config, username: &str, email: &str, admin: bool) -> Result<(), Failure> {
+    require_existing(database_variable(config), &config.database_url)?;
     let username =
         Username::parse(username).map_err(|e| Failure(2, format!("invalid --username: {e}")))?;
     let email = Email::parse(email).map_err(|e| Failure(2, format!("invalid --email: {e}")))?;
     let password = Password::parse(&read_password()?, config.password_policy)
         .map_err(|e| Failure(2, format!("invalid password: {e}")))?;
-    let pool = open_db(config)?;
+    let pool = open_existing_db(config)?;
     let hasher = PasswordHasher::new(config.hash_cost)?;
     let mut user = NewUser::new(username, email, hasher.hash(&password)?);
     user.admin = admin;

@@ -1,4 +1,11 @@
 //! Typed configuration: profile defaults, then `.env`, then the environment. Built once.
+//!
+//! Every setting is declared once, in [`SETTINGS`]: its variable, what it accepts (type and
+//! range), its default in each profile, whether it is secret, and one line of help. Parsing
+//! with range checks ([`Config::from_vars`]), `users-api config` ([`Config::render`]) and the
+//! README's configuration table ([`readme_table`]) all read that declaration. Adding a
+//! setting is one entry there plus one field of [`Config`] (and its neutral value in
+//! `Config::base`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -96,13 +103,13 @@ impl fmt::Debug for KeyFile {
     }
 }
 
-fn read_key_file(variable: &'static str, path: &str) -> Result<KeyFile, ConfigError> {
+fn read_key_file(path: &str) -> Result<KeyFile, String> {
     std::fs::read(path)
         .map(|pem| KeyFile {
             path: path.to_owned(),
             pem,
         })
-        .map_err(|e| ConfigError::new(variable, format!("cannot read {path:?}: {e}")))
+        .map_err(|e| format!("cannot read {path:?}: {e}"))
 }
 
 /// The effective configuration of one process.
@@ -175,30 +182,634 @@ impl fmt::Debug for Config {
     }
 }
 
-fn redact_url(url: &str) -> String {
-    // postgres://user:password@host/db -> postgres://user:<redacted>@host/db
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((userinfo, host)) = rest.rsplit_once('@')
-        && let Some((user, _)) = userinfo.split_once(':')
-    {
-        return redact_query(&format!("{scheme}://{user}:<redacted>@{host}"));
-    }
-    redact_query(url)
+// ---------------------------------------------------------------------------------------
+// The declaration.
+
+/// What a setting accepts. Numbers and booleans are parsed and range-checked here, for every
+/// setting alike; text is handed to the setting's `apply`, which checks its form.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A whole number in `min..=max`.
+    Int {
+        /// Smallest accepted.
+        min: u64,
+        /// Largest accepted.
+        max: u64,
+    },
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+    Bool,
+    /// One of these words, case-insensitive (`apply` gets it lower-cased).
+    Choice(&'static [&'static str]),
+    /// Text of the form described (for the README).
+    Text(&'static str),
 }
 
-/// `...?password=secret&...` -> `...?password=<redacted>&...` (libpq reads it there too).
-fn redact_query(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else {
-        return url.to_owned();
+/// A parsed value, as `apply` receives it.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    /// Neither set nor defaulted.
+    Unset,
+    /// A [`Kind::Int`], within its range.
+    Int(u64),
+    /// A [`Kind::Bool`].
+    Bool(bool),
+    /// A [`Kind::Choice`] (lower-cased) or [`Kind::Text`] (trimmed).
+    Text(&'a str),
+}
+
+impl Value<'_> {
+    /// The number, converted to the field's type (the declared range fits it).
+    fn int<T: TryFrom<u64>>(self) -> Result<T, String> {
+        match self {
+            Self::Int(n) => T::try_from(n).map_err(|_| format!("{n} is too large")),
+            _ => Err("a number is required".to_owned()),
+        }
+    }
+
+    fn bool(self) -> Result<bool, String> {
+        match self {
+            Self::Bool(b) => Ok(b),
+            _ => Err("true or false is required".to_owned()),
+        }
+    }
+
+    fn opt(self) -> Result<Option<String>, String> {
+        Ok(self.text())
+    }
+
+    fn text(self) -> Option<String> {
+        match self {
+            Self::Text(t) => Some(t.to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// A default for each profile, as the variable would spell it; `""` is "unset".
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    /// `development`.
+    pub development: &'static str,
+    /// `testing`.
+    pub testing: &'static str,
+    /// `production`.
+    pub production: &'static str,
+}
+
+impl Defaults {
+    const fn all(value: &'static str) -> Self {
+        Self::per(value, value, value)
+    }
+
+    const fn per(
+        development: &'static str,
+        testing: &'static str,
+        production: &'static str,
+    ) -> Self {
+        Self {
+            development,
+            testing,
+            production,
+        }
+    }
+
+    /// The default in `profile`.
+    pub fn get(self, profile: Profile) -> &'static str {
+        match profile {
+            Profile::Development => self.development,
+            Profile::Testing => self.testing,
+            Profile::Production => self.production,
+        }
+    }
+}
+
+/// One setting: its variable and everything parsing, rendering and the README need.
+pub struct Setting {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What it accepts.
+    pub kind: Kind,
+    /// Its default per profile, parsed like a value when the variable is unset.
+    pub default: Defaults,
+    /// How the README describes a default that is computed (when `default` is `""`).
+    pub default_doc: Option<&'static str>,
+    /// Rendered redacted by `users-api config`.
+    pub secret: bool,
+    /// Set but empty is an error (otherwise it means unset).
+    pub empty_is_error: bool,
+    /// One line of help.
+    pub help: &'static str,
+    /// Stores the parsed value into the configuration (checks text forms).
+    pub apply: fn(&mut Config, Value<'_>) -> Result<(), String>,
+    /// The effective value as `users-api config` prints it (redacted if `secret`).
+    pub show: fn(&Config) -> String,
+}
+
+impl Setting {
+    /// A setting with the common defaults (not secret, empty means unset, no default doc).
+    const fn new(
+        name: &'static str,
+        kind: Kind,
+        default: Defaults,
+        help: &'static str,
+        apply: fn(&mut Config, Value<'_>) -> Result<(), String>,
+        show: fn(&Config) -> String,
+    ) -> Self {
+        Self {
+            name,
+            kind,
+            default,
+            default_doc: None,
+            secret: false,
+            empty_is_error: false,
+            help,
+            apply,
+            show,
+        }
+    }
+
+    const fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    const fn empty_is_error(mut self) -> Self {
+        self.empty_is_error = true;
+        self
+    }
+
+    const fn default_doc(mut self, doc: &'static str) -> Self {
+        self.default_doc = Some(doc);
+        self
+    }
+
+    /// Parses `raw` (the variable, or the profile's default) and checks it against the kind.
+    fn parse<'a>(&self, raw: Option<&'a str>) -> Result<Value<'a>, String> {
+        let Some(raw) = raw.map(str::trim) else {
+            return Ok(Value::Unset);
+        };
+        match self.kind {
+            Kind::Int { min, max } => {
+                let n: u64 = raw
+                    .parse()
+                    .map_err(|_| format!("{raw:?} is not a whole number ({min} to {max})"))?;
+                if (min..=max).contains(&n) {
+                    Ok(Value::Int(n))
+                } else {
+                    Err(format!("{n} is not between {min} and {max}"))
+                }
+            }
+            Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
+                "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
+                _ => Err(format!("{raw:?} is not true or false")),
+            },
+            Kind::Choice(words) => words
+                .iter()
+                .find(|w| w.eq_ignore_ascii_case(raw))
+                .map(|w| Value::Text(w))
+                .ok_or_else(|| format!("{raw:?} is not one of {}", words.join(", "))),
+            Kind::Text(_) => Ok(Value::Text(raw)),
+        }
+    }
+
+    /// The README's "accepts" cell.
+    fn accepts(&self) -> String {
+        match self.kind {
+            Kind::Int { min, max } => format!("{min} to {max}"),
+            Kind::Bool => "`true` or `false`".to_owned(),
+            Kind::Choice(words) => words
+                .iter()
+                .map(|w| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Kind::Text(form) => form.to_owned(),
+        }
+    }
+
+    /// The README's "default" cell: one value, or development / testing / production.
+    fn default_cell(&self) -> String {
+        if let Some(doc) = self.default_doc {
+            return doc.to_owned();
+        }
+        let cell = |v: &str| {
+            if v.is_empty() {
+                "unset".to_owned()
+            } else {
+                format!("`{v}`")
+            }
+        };
+        let d = self.default;
+        if d.development == d.testing && d.testing == d.production {
+            cell(d.development)
+        } else {
+            format!(
+                "{} / {} / {}",
+                cell(d.development),
+                cell(d.testing),
+                cell(d.production)
+            )
+        }
+    }
+}
+
+/// The longest lifetime a token or session may be given, in days (100 years): beyond it,
+/// dates overflow.
+const MAX_DAYS: u64 = 36_500;
+const U32: u64 = u32::MAX as u64;
+/// An `apply` that stores the value, converted by `Value::$how`, in `config.$field`.
+macro_rules! store {
+    ($($field:ident).+, $how:ident) => {
+        |c, v| {
+            c.$($field).+ = v.$how()?;
+            Ok(())
+        }
     };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=<redacted>"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", query.join("&"))
+}
+
+const fn int(min: u64, max: u64) -> Kind {
+    Kind::Int { min, max }
+}
+
+/// Every setting, in the order `users-api config` prints them.
+pub static SETTINGS: &[Setting] = &[
+    Setting::new(
+        "APP_ENV",
+        Kind::Text("`development`, `testing` or `production`"),
+        Defaults::all("development"),
+        "the profile: the defaults of the other settings (see Profiles)",
+        |c, v| {
+            c.profile = parse_profile(&v.text().unwrap_or_default())?;
+            Ok(())
+        },
+        |c| c.profile.as_str().to_owned(),
+    ),
+    Setting::new(
+        "DATABASE_URL",
+        Kind::Text("`postgres://…` / `postgresql://…`, or a SQLite file path (`:memory:` too)"),
+        Defaults::all("users.db"),
+        "the database (all profiles but `testing`); a SQLite file is created by `serve` and `migrate`",
+        |c, v| {
+            if c.profile != Profile::Testing {
+                c.database_url = check_database_url(&v.text().unwrap_or_default())?;
+            }
+            Ok(())
+        },
+        |c| match c.profile {
+            Profile::Testing => String::new(),
+            _ => redact_url(&c.database_url),
+        },
+    )
+    .secret()
+    .empty_is_error(),
+    Setting::new(
+        "DATABASE_TEST_URL",
+        Kind::Text("as `DATABASE_URL`"),
+        Defaults::all("users-test.db"),
+        "the database of the `testing` profile",
+        |c, v| {
+            if c.profile == Profile::Testing {
+                c.database_url = check_database_url(&v.text().unwrap_or_default())?;
+            }
+            Ok(())
+        },
+        |c| match c.profile {
+            Profile::Testing => redact_url(&c.database_url),
+            _ => String::new(),
+        },
+    )
+    .secret()
+    .empty_is_error(),
+    Setting::new(
+        "SECRET_KEY",
+        Kind::Text("text; at least 32 bytes in production"),
+        Defaults::all(""),
+        "HS256 signing key, and the key refresh tokens are derived from",
+        |c, v| match v.text() {
+            None if c.profile == Profile::Production => Err(format!(
+                "is required in production (at least {MIN_PRODUCTION_SECRET_BYTES} bytes)"
+            )),
+            None => Ok(()),
+            Some(s) => {
+                if c.profile == Profile::Production && s.len() < MIN_PRODUCTION_SECRET_BYTES {
+                    return Err(format!(
+                        "must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"
+                    ));
+                }
+                c.secret_key = SecretKey::new(s.into_bytes()).map_err(|e| e.to_string())?;
+                c.secret_generated = false;
+                Ok(())
+            }
+        },
+        |c| {
+            if c.secret_generated {
+                "<generated for this process>".to_owned()
+            } else {
+                format!("<redacted, {} bytes>", c.secret_key.len())
+            }
+        },
+    )
+    .secret()
+    .default_doc("generated (development, testing); **required in production**"),
+    Setting::new(
+        "TOKEN_EXPIRATION_DAYS",
+        int(0, MAX_DAYS),
+        Defaults::per("30", "0", "30"),
+        "access token lifetime, days",
+        store!(token.expiration_days, int),
+        |c| c.token.expiration_days.to_string(),
+    ),
+    Setting::new(
+        "TOKEN_EXPIRATION_SECONDS",
+        int(0, MAX_DAYS * 86_400),
+        Defaults::per("0", "3", "0"),
+        "added to the days",
+        store!(token.expiration_seconds, int),
+        |c| c.token.expiration_seconds.to_string(),
+    ),
+    Setting::new(
+        "JWT_ALGORITHM",
+        Kind::Text("`HS256`, `EdDSA`, `ES256` or `RS256`"),
+        Defaults::all("HS256"),
+        "how tokens are signed (`HS256` with `SECRET_KEY`, the others with `JWT_PRIVATE_KEY_FILE`)",
+        |c, v| {
+            let v = v.text().unwrap_or_default();
+            c.jwt_algorithm = v
+                .parse()
+                .map_err(|_| format!("{v:?} is not HS256, EdDSA, ES256 or RS256"))?;
+            Ok(())
+        },
+        |c| c.jwt_algorithm.as_str().to_owned(),
+    ),
+    Setting::new(
+        "JWT_PRIVATE_KEY_FILE",
+        Kind::Text("a PEM file (`users-api keygen`)"),
+        Defaults::all(""),
+        "the private key; required unless `HS256`",
+        |c, v| {
+            c.jwt_private_key = v.text().map(|p| read_key_file(&p)).transpose()?;
+            Ok(())
+        },
+        |c| {
+            c.jwt_private_key
+                .as_ref()
+                .map(|k| k.path.clone())
+                .unwrap_or_default()
+        },
+    ),
+    Setting::new(
+        "JWT_PREVIOUS_KEY_FILES",
+        Kind::Text("comma-separated PEM files"),
+        Defaults::all(""),
+        "keys whose tokens still verify (rotation)",
+        |c, v| {
+            c.jwt_previous_keys = v
+                .text()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(read_key_file)
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        },
+        |c| {
+            c.jwt_previous_keys
+                .iter()
+                .map(|k| k.path.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+    ),
+    Setting::new(
+        "JWT_ISSUER",
+        Kind::Text("text"),
+        Defaults::all(""),
+        "written as `iss`, then required on decode",
+        store!(token.issuer, opt),
+        |c| c.token.issuer.clone().unwrap_or_default(),
+    ),
+    Setting::new(
+        "JWT_AUDIENCE",
+        Kind::Text("text"),
+        Defaults::all(""),
+        "written as `aud`, then required on decode",
+        store!(token.audience, opt),
+        |c| c.token.audience.clone().unwrap_or_default(),
+    ),
+    Setting::new(
+        "ARGON2_MEMORY_KIB",
+        int(8, MAX_ARGON2_MEMORY_KIB as u64),
+        Defaults::per("1024", "1024", "19456"),
+        "argon2id memory of new hashes, KiB (production: OWASP); at least 8 per lane",
+        store!(hash_cost.memory_kib, int),
+        |c| c.hash_cost.memory_kib.to_string(),
+    ),
+    Setting::new(
+        "ARGON2_ITERATIONS",
+        int(1, MAX_ARGON2_ITERATIONS as u64),
+        Defaults::per("1", "1", "2"),
+        "argon2id passes of new hashes",
+        store!(hash_cost.iterations, int),
+        |c| c.hash_cost.iterations.to_string(),
+    ),
+    Setting::new(
+        "ARGON2_PARALLELISM",
+        int(1, MAX_ARGON2_PARALLELISM as u64),
+        Defaults::all("1"),
+        "argon2id lanes of new hashes",
+        store!(hash_cost.parallelism, int),
+        |c| c.hash_cost.parallelism.to_string(),
+    ),
+    Setting::new(
+        "PASSWORD_MIN_LENGTH",
+        int(1, users_domain::MAX_PASSWORD_BYTES as u64),
+        Defaults::per("1", "1", "8"),
+        "characters of a new password; the maximum is 1024 bytes, never truncated",
+        store!(password_policy.min_chars, int),
+        |c| c.password_policy.min_chars.to_string(),
+    ),
+    Setting::new(
+        "HOST",
+        Kind::Text("an IP address or a host name"),
+        Defaults::all("127.0.0.1"),
+        "listen address (every address a name resolves to)",
+        |c, v| {
+            c.host = parse_host(&v.text().unwrap_or_default())?;
+            Ok(())
+        },
+        |c| c.host.clone(),
+    ),
+    Setting::new(
+        "PORT",
+        int(0, 65_535),
+        Defaults::all("5000"),
+        "listen port (0: any free port)",
+        store!(port, int),
+        |c| c.port.to_string(),
+    ),
+    Setting::new(
+        "WORKERS",
+        int(1, 1024),
+        Defaults::all(""),
+        "HTTP worker threads",
+        |c, v| {
+            c.workers = match v {
+                Value::Unset => std::thread::available_parallelism().map_or(1, usize::from),
+                v => v.int()?,
+            };
+            Ok(())
+        },
+        |c| c.workers.to_string(),
+    )
+    .default_doc("number of cores"),
+    Setting::new(
+        "CORS_ALLOWED_ORIGINS",
+        Kind::Text("`*`, or comma-separated origins like `https://app.example.com`"),
+        Defaults::all("*"),
+        "browser origins allowed; `*`: any origin, echoed, no credentials",
+        |c, v| {
+            c.cors = match v.text().unwrap_or_default().as_str() {
+                "*" => CorsOrigins::Any,
+                list => CorsOrigins::List(parse_origins(list)?),
+            };
+            Ok(())
+        },
+        |c| match &c.cors {
+            CorsOrigins::Any => "*".to_owned(),
+            CorsOrigins::List(l) => l.join(","),
+        },
+    ),
+    Setting::new(
+        "LOG_FORMAT",
+        Kind::Choice(&["text", "json"]),
+        Defaults::all("text"),
+        "log lines as text or JSON; one line per request with a request id (`X-Request-Id`)",
+        |c, v| {
+            c.log_format = match v.text().as_deref() {
+                Some("json") => LogFormat::Json,
+                _ => LogFormat::Text,
+            };
+            Ok(())
+        },
+        |c| match c.log_format {
+            LogFormat::Text => "text".to_owned(),
+            LogFormat::Json => "json".to_owned(),
+        },
+    ),
+    Setting::new(
+        "DB_POOL_SIZE",
+        int(1, 1000),
+        Defaults::all("16"),
+        "database connections at most",
+        store!(db_pool_size, int),
+        |c| c.db_pool_size.to_string(),
+    ),
+    Setting::new(
+        "DB_POOL_TIMEOUT_SECONDS",
+        int(1, 3600),
+        Defaults::all("5"),
+        "longest wait for a connection; then 503",
+        store!(db_pool_timeout_secs, int),
+        |c| c.db_pool_timeout_secs.to_string(),
+    ),
+    Setting::new(
+        "ACCEPT_LEGACY_TOKENS",
+        Kind::Bool,
+        Defaults::all("true"),
+        "accept tokens without `sid` (issued by the Flask service)",
+        store!(accept_legacy_tokens, bool),
+        |c| c.accept_legacy_tokens.to_string(),
+    ),
+    Setting::new(
+        "REFRESH_TOKEN_EXPIRATION_DAYS",
+        int(0, MAX_DAYS),
+        Defaults::all("30"),
+        "a session's lifetime, days",
+        store!(refresh_expiration_days, int),
+        |c| c.refresh_expiration_days.to_string(),
+    ),
+    Setting::new(
+        "REFRESH_REUSE_GRACE_SECONDS",
+        int(0, 3600),
+        Defaults::all("10"),
+        "grace window for the immediate predecessor of a refresh token",
+        store!(refresh_reuse_grace_secs, int),
+        |c| c.refresh_reuse_grace_secs.to_string(),
+    ),
+    Setting::new(
+        "REQUEST_TIMEOUT_SECONDS",
+        int(1, 3600),
+        Defaults::all("10"),
+        "request head and body timeouts",
+        store!(request_timeout_secs, int),
+        |c| c.request_timeout_secs.to_string(),
+    ),
+    Setting::new(
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        int(1, U32),
+        Defaults::all("10"),
+        "failed logins of one account within the window before 429",
+        store!(throttle.max_per_account, int),
+        |c| c.throttle.max_per_account.to_string(),
+    ),
+    Setting::new(
+        "LOGIN_MAX_FAILURES_PER_ADDRESS",
+        int(1, U32),
+        Defaults::all("100"),
+        "failed logins from one client address within the window before 429",
+        store!(throttle.max_per_address, int),
+        |c| c.throttle.max_per_address.to_string(),
+    ),
+    Setting::new(
+        "LOGIN_FAILURE_WINDOW_SECONDS",
+        int(1, MAX_DAYS * 86_400),
+        Defaults::all("900"),
+        "throttling window (sliding)",
+        store!(throttle.window_secs, int),
+        |c| c.throttle.window_secs.to_string(),
+    ),
+    Setting::new(
+        "TRUSTED_PROXIES",
+        Kind::Text("comma-separated IP addresses or CIDR networks"),
+        Defaults::all(""),
+        "peers whose `X-Forwarded-For` is believed",
+        |c, v| {
+            c.trusted_proxies = parse_proxies(&v.text().unwrap_or_default())?;
+            Ok(())
+        },
+        |c| {
+            c.trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+    ),
+];
+
+/// The README's configuration table, rendered from [`SETTINGS`] (a test keeps README.md
+/// equal to it).
+pub fn readme_table() -> String {
+    let mut out = String::from(
+        "| variable | default (development / testing / production) | accepts | meaning |\n\
+         |---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let secret = if s.secret {
+            " (secret: redacted by `users-api config`)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {}{secret} |\n",
+            s.name,
+            s.default_cell(),
+            s.accepts(),
+            s.help
+        ));
+    }
+    out
 }
 
 impl Config {
@@ -208,187 +819,88 @@ impl Config {
     }
 
     /// Builds the configuration from a variable lookup, so tests need no process globals.
+    /// Every setting of [`SETTINGS`] is parsed and range-checked (the variable, else the
+    /// profile's default); then the checks that involve several settings run.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let profile = match get("APP_ENV") {
+        let lookup = |s: &Setting| -> Option<String> {
+            match var(s.name) {
+                Some(v) if v.trim().is_empty() && !s.empty_is_error => None,
+                other => other,
+            }
+        };
+        // The profile first: the other settings' defaults depend on it.
+        let app_env = &SETTINGS[0];
+        let profile = match lookup(app_env) {
             None => Profile::Development,
-            Some(v) => v.parse().map_err(|()| {
-                ConfigError::new(
-                    "APP_ENV",
-                    format!("{v:?} is not development, testing or production"),
-                )
-            })?,
+            Some(v) => parse_profile(&v).map_err(|e| ConfigError::new(app_env.name, e))?,
         };
+        let mut config = Self::base(profile)?;
+        for s in SETTINGS {
+            let given = lookup(s);
+            let default = s.default.get(profile);
+            let raw = given
+                .as_deref()
+                .or((!default.is_empty()).then_some(default));
+            let value = s.parse(raw).map_err(|e| ConfigError::new(s.name, e))?;
+            (s.apply)(&mut config, value).map_err(|e| ConfigError::new(s.name, e))?;
+        }
+        config.check()?;
+        Ok(config)
+    }
 
-        let (db_var, db_default) = match profile {
-            Profile::Testing => ("DATABASE_TEST_URL", "users-test.db"),
-            _ => ("DATABASE_URL", "users.db"),
-        };
-        let database_url = get(db_var).unwrap_or_else(|| db_default.to_owned());
+    /// A configuration whose every field is then set by its [`SETTINGS`] entry.
+    fn base(profile: Profile) -> Result<Self, ConfigError> {
+        Ok(Self {
+            profile,
+            database_url: String::new(),
+            secret_key: generated_secret()?,
+            secret_generated: true,
+            token: TokenSettings {
+                expiration_days: 0,
+                expiration_seconds: 0,
+                issuer: None,
+                audience: None,
+            },
+            jwt_algorithm: SigningAlgorithm::Hs256,
+            jwt_private_key: None,
+            jwt_previous_keys: Vec::new(),
+            hash_cost: HashCost::FAST,
+            password_policy: PasswordPolicy::default(),
+            host: String::new(),
+            port: 0,
+            workers: 1,
+            cors: CorsOrigins::Any,
+            log_format: LogFormat::Text,
+            db_pool_size: 1,
+            db_pool_timeout_secs: 1,
+            accept_legacy_tokens: true,
+            refresh_expiration_days: 0,
+            refresh_reuse_grace_secs: 0,
+            request_timeout_secs: 1,
+            throttle: ThrottleConfig {
+                max_per_account: 1,
+                max_per_address: 1,
+                window_secs: 1,
+            },
+            trusted_proxies: Vec::new(),
+        })
+    }
 
-        let (secret_key, secret_generated) = match get("SECRET_KEY") {
-            Some(s) => {
-                if profile == Profile::Production && s.len() < MIN_PRODUCTION_SECRET_BYTES {
-                    return Err(ConfigError::new(
-                        "SECRET_KEY",
-                        format!(
-                            "must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"
-                        ),
-                    ));
-                }
-                let key = SecretKey::new(s.into_bytes())
-                    .map_err(|e| ConfigError::new("SECRET_KEY", e.to_string()))?;
-                (key, false)
-            }
-            None if profile == Profile::Production => {
-                return Err(ConfigError::new(
-                    "SECRET_KEY",
-                    format!(
-                        "is required in production (at least {MIN_PRODUCTION_SECRET_BYTES} bytes)"
-                    ),
-                ));
-            }
-            None => (generated_secret()?, true),
-        };
-
-        let (days, seconds, hash_cost, min_password) = match profile {
-            Profile::Development => (30, 0, HashCost::FAST, 1),
-            Profile::Testing => (0, 3, HashCost::FAST, 1),
-            Profile::Production => (30, 0, HashCost::OWASP, 8),
-        };
-        let token = TokenSettings {
-            expiration_days: parse_in(&get, "TOKEN_EXPIRATION_DAYS", days, 0..=MAX_DAYS)?,
-            expiration_seconds: parse_in(
-                &get,
-                "TOKEN_EXPIRATION_SECONDS",
-                seconds,
-                0..=MAX_DAYS * 86_400,
-            )?,
-            issuer: get("JWT_ISSUER"),
-            audience: get("JWT_AUDIENCE"),
-        };
-        let jwt_algorithm = match get("JWT_ALGORITHM") {
-            None => SigningAlgorithm::Hs256,
-            Some(v) => v.parse().map_err(|_| {
-                ConfigError::new(
-                    "JWT_ALGORITHM",
-                    format!("{v:?} is not HS256, EdDSA, ES256 or RS256"),
-                )
-            })?,
-        };
-        let jwt_private_key = get("JWT_PRIVATE_KEY_FILE")
-            .map(|p| read_key_file("JWT_PRIVATE_KEY_FILE", p.trim()))
-            .transpose()?;
-        if jwt_algorithm.is_asymmetric() && jwt_private_key.is_none() {
+    /// The checks that involve more than one setting.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.jwt_algorithm.is_asymmetric() && self.jwt_private_key.is_none() {
             return Err(ConfigError::new(
                 "JWT_PRIVATE_KEY_FILE",
                 format!(
                     "is required with JWT_ALGORITHM={} (make one with `users-api keygen`)",
-                    jwt_algorithm.as_str()
+                    self.jwt_algorithm.as_str()
                 ),
             ));
         }
-        let jwt_previous_keys = get("JWT_PREVIOUS_KEY_FILES")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(|p| read_key_file("JWT_PREVIOUS_KEY_FILES", p))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
-        let hash_cost = HashCost {
-            memory_kib: parse_or(&get, "ARGON2_MEMORY_KIB", hash_cost.memory_kib)?,
-            iterations: parse_or(&get, "ARGON2_ITERATIONS", hash_cost.iterations)?,
-            parallelism: parse_or(&get, "ARGON2_PARALLELISM", hash_cost.parallelism)?,
-        };
-        let min_chars: usize = parse_or(&get, "PASSWORD_MIN_LENGTH", min_password)?;
-        if min_chars == 0 || min_chars > users_domain::MAX_PASSWORD_BYTES {
-            return Err(ConfigError::new(
-                "PASSWORD_MIN_LENGTH",
-                "must be between 1 and 1024",
-            ));
-        }
-
-        let cors = match get("CORS_ALLOWED_ORIGINS") {
-            None => CorsOrigins::Any,
-            Some(v) if v.trim() == "*" => CorsOrigins::Any,
-            Some(v) => CorsOrigins::List(parse_origins(&v)?),
-        };
-        let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase) {
-            None => LogFormat::Text,
-            Some(f) if f == "text" => LogFormat::Text,
-            Some(f) if f == "json" => LogFormat::Json,
-            Some(f) => {
-                return Err(ConfigError::new(
-                    "LOG_FORMAT",
-                    format!("{f:?} is not text or json"),
-                ));
-            }
-        };
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let workers: usize = parse_or(&get, "WORKERS", cores)?;
-        if workers == 0 {
-            return Err(ConfigError::new("WORKERS", "must be at least 1"));
-        }
-        let db_pool_size: u32 = parse_or(&get, "DB_POOL_SIZE", 16)?;
-        if db_pool_size == 0 {
-            return Err(ConfigError::new("DB_POOL_SIZE", "must be at least 1"));
-        }
-
-        let config = Self {
-            profile,
-            database_url,
-            secret_key,
-            secret_generated,
-            token,
-            jwt_algorithm,
-            jwt_private_key,
-            jwt_previous_keys,
-            hash_cost,
-            password_policy: PasswordPolicy { min_chars },
-            host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
-            port: parse_or(&get, "PORT", 5000)?,
-            workers,
-            cors,
-            log_format,
-            db_pool_size,
-            db_pool_timeout_secs: parse_in(&get, "DB_POOL_TIMEOUT_SECONDS", 5, 1..=3600)?,
-            accept_legacy_tokens: parse_bool_or(&get, "ACCEPT_LEGACY_TOKENS", true)?,
-            refresh_expiration_days: parse_in(
-                &get,
-                "REFRESH_TOKEN_EXPIRATION_DAYS",
-                30,
-                0..=MAX_DAYS as u32,
-            )?,
-            refresh_reuse_grace_secs: parse_in(&get, "REFRESH_REUSE_GRACE_SECONDS", 10, 0..=3600)?,
-            request_timeout_secs: parse_in(&get, "REQUEST_TIMEOUT_SECONDS", 10, 1..=3600)?,
-            throttle: ThrottleConfig {
-                max_per_account: parse_in(
-                    &get,
-                    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                    10,
-                    1..=u32::MAX,
-                )?,
-                max_per_address: parse_in(
-                    &get,
-                    "LOGIN_MAX_FAILURES_PER_ADDRESS",
-                    100,
-                    1..=u32::MAX,
-                )?,
-                window_secs: parse_in(
-                    &get,
-                    "LOGIN_FAILURE_WINDOW_SECONDS",
-                    900,
-                    1..=MAX_DAYS as u32 * 86_400,
-                )?,
-            },
-            trusted_proxies: parse_proxies(get("TRUSTED_PROXIES"))?,
-        };
+        check_hash_cost(self.hash_cost)?;
         // Keys that do not work stop start-up here, naming their variable.
-        config.token_service()?;
-        Ok(config)
+        self.token_service()?;
+        Ok(())
     }
 
     /// Builds the token service this configuration describes.
@@ -426,158 +938,170 @@ impl Config {
         self.profile == Profile::Testing
     }
 
-    /// The effective configuration as `KEY=value` lines, secrets redacted.
+    /// The effective configuration as `KEY=value` lines, one per setting, secrets redacted.
     pub fn render(&self) -> String {
-        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-        let cors = match &self.cors {
-            CorsOrigins::Any => "*".to_owned(),
-            CorsOrigins::List(l) => l.join(","),
-        };
-        let secret = if self.secret_generated {
-            "<generated for this process>".to_owned()
-        } else {
-            format!("<redacted, {} bytes>", self.secret_key.len())
-        };
-        [
-            ("APP_ENV", self.profile.as_str().to_owned()),
-            ("DATABASE_URL", redact_url(&self.database_url)),
-            ("SECRET_KEY", secret),
-            (
-                "TOKEN_EXPIRATION_DAYS",
-                self.token.expiration_days.to_string(),
-            ),
-            (
-                "TOKEN_EXPIRATION_SECONDS",
-                self.token.expiration_seconds.to_string(),
-            ),
-            ("JWT_ALGORITHM", self.jwt_algorithm.as_str().to_owned()),
-            (
-                "JWT_PRIVATE_KEY_FILE",
-                self.jwt_private_key
-                    .as_ref()
-                    .map(|k| k.path.clone())
-                    .unwrap_or_default(),
-            ),
-            (
-                "JWT_PREVIOUS_KEY_FILES",
-                self.jwt_previous_keys
-                    .iter()
-                    .map(|k| k.path.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("JWT_ISSUER", opt(&self.token.issuer)),
-            ("JWT_AUDIENCE", opt(&self.token.audience)),
-            ("ARGON2_MEMORY_KIB", self.hash_cost.memory_kib.to_string()),
-            ("ARGON2_ITERATIONS", self.hash_cost.iterations.to_string()),
-            ("ARGON2_PARALLELISM", self.hash_cost.parallelism.to_string()),
-            (
-                "PASSWORD_MIN_LENGTH",
-                self.password_policy.min_chars.to_string(),
-            ),
-            ("HOST", self.host.clone()),
-            ("PORT", self.port.to_string()),
-            ("WORKERS", self.workers.to_string()),
-            ("CORS_ALLOWED_ORIGINS", cors),
-            (
-                "LOG_FORMAT",
-                match self.log_format {
-                    LogFormat::Text => "text".to_owned(),
-                    LogFormat::Json => "json".to_owned(),
-                },
-            ),
-            ("DB_POOL_SIZE", self.db_pool_size.to_string()),
-            (
-                "DB_POOL_TIMEOUT_SECONDS",
-                self.db_pool_timeout_secs.to_string(),
-            ),
-            (
-                "ACCEPT_LEGACY_TOKENS",
-                self.accept_legacy_tokens.to_string(),
-            ),
-            (
-                "REFRESH_TOKEN_EXPIRATION_DAYS",
-                self.refresh_expiration_days.to_string(),
-            ),
-            (
-                "REFRESH_REUSE_GRACE_SECONDS",
-                self.refresh_reuse_grace_secs.to_string(),
-            ),
-            (
-                "REQUEST_TIMEOUT_SECONDS",
-                self.request_timeout_secs.to_string(),
-            ),
-            (
-                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                self.throttle.max_per_account.to_string(),
-            ),
-            (
-                "LOGIN_MAX_FAILURES_PER_ADDRESS",
-                self.throttle.max_per_address.to_string(),
-            ),
-            (
-                "LOGIN_FAILURE_WINDOW_SECONDS",
-                self.throttle.window_secs.to_string(),
-            ),
-            (
-                "TRUSTED_PROXIES",
-                self.trusted_proxies
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect()
+        SETTINGS
+            .iter()
+            .map(|s| format!("{}={}\n", s.name, (s.show)(self)))
+            .collect()
     }
 }
 
-/// The longest lifetime a token or session may be given, in days (100 years): beyond it,
-/// dates overflow.
-const MAX_DAYS: u64 = 36_500;
+fn redact_url(url: &str) -> String {
+    // postgres://user:password@host/db -> postgres://user:<redacted>@host/db
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.rsplit_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return redact_query(&format!("{scheme}://{user}:<redacted>@{host}"));
+    }
+    redact_query(url)
+}
 
-/// [`parse_or`], and the value must lie in `range`.
-fn parse_in<T: FromStr + PartialOrd + fmt::Display>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, ConfigError> {
-    let value = parse_or(get, name, default)?;
-    if range.contains(&value) {
-        Ok(value)
+/// `...?password=secret&...` -> `...?password=<redacted>&...` (libpq reads it there too).
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=<redacted>"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+fn parse_profile(value: &str) -> Result<Profile, String> {
+    value
+        .parse()
+        .map_err(|()| format!("{value:?} is not development, testing or production"))
+}
+
+/// The most memory one hash may take (`ARGON2_MEMORY_KIB`): 1 GiB, fifty times the OWASP
+/// cost. Beyond it one hash per core can exhaust a machine; at `u32::MAX` the allocation
+/// aborts the process.
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 1024 * 1024;
+/// The most passes (`ARGON2_ITERATIONS`): beyond it a login takes minutes.
+pub const MAX_ARGON2_ITERATIONS: u32 = 100;
+/// The most lanes (`ARGON2_PARALLELISM`).
+pub const MAX_ARGON2_PARALLELISM: u32 = 64;
+
+/// The argon2id cost must be one argon2 accepts (its own `Params::new`: at least 8 KiB of
+/// memory per lane), so that a bad value stops start-up instead of the first hash. The
+/// ranges of each number are checked by their [`SETTINGS`] entries.
+fn check_hash_cost(cost: HashCost) -> Result<(), ConfigError> {
+    argon2::Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        .map(drop)
+        .map_err(|e| {
+            let variable = match e {
+                argon2::Error::TimeTooSmall => "ARGON2_ITERATIONS",
+                argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => {
+                    "ARGON2_PARALLELISM"
+                }
+                _ => "ARGON2_MEMORY_KIB",
+            };
+            ConfigError::new(
+                variable,
+                format!(
+                    "{e} (memory {} KiB, iterations {}, parallelism {}; argon2 needs at \
+                     least 8 KiB per lane)",
+                    cost.memory_kib, cost.iterations, cost.parallelism
+                ),
+            )
+        })
+}
+
+/// The SQLite file a database URL names, if it names a file (not PostgreSQL, not a
+/// database in memory): what `DbUrl::parse` opens, with a `file:` URI's query removed.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let parsed = users_db::DbUrl::parse(url);
+    let users_db::DbUrl::Sqlite(path) = parsed else {
+        return None;
+    };
+    if parsed.is_sqlite_memory() {
+        return None;
+    }
+    let path = match path.strip_prefix("file:") {
+        None => path,
+        Some(uri) => {
+            let uri = uri.split(['?', '#']).next().unwrap_or_default();
+            // file:///abs/path and file://localhost/abs/path name /abs/path.
+            match uri.strip_prefix("//") {
+                Some(rest) => &rest[rest.find('/').unwrap_or(rest.len())..],
+                None => uri,
+            }
+        }
+    };
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
+/// A database URL this binary can open: a PostgreSQL URL, or a SQLite file whose directory
+/// exists. Any other `scheme://` is an error here rather than a SQLite file of that name.
+fn check_database_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(
+            "is set but empty (unset it for the default, or give a postgres:// URL \
+                    or a SQLite file path)"
+                .to_owned(),
+        );
+    }
+    if let Some((scheme, _)) = url.split_once("://")
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !matches!(scheme, "postgres" | "postgresql" | "sqlite")
+    {
+        return Err(format!(
+            "unknown scheme {scheme}:// (postgres://, postgresql://, sqlite:// or a SQLite \
+             file path)"
+        ));
+    }
+    if let Some(file) = sqlite_file(url) {
+        if file.is_dir() {
+            return Err(format!(
+                "{} is a directory, not a SQLite file",
+                file.display()
+            ));
+        }
+        if let Some(dir) = file.parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.is_dir()
+        {
+            return Err(format!(
+                "the directory of the SQLite file, {}, does not exist",
+                dir.display()
+            ));
+        }
+    }
+    Ok(url.to_owned())
+}
+
+/// `HOST`: an IP address or a host name (RFC 1123 labels); whether a name resolves is
+/// checked when the service binds.
+fn parse_host(host: &str) -> Result<String, String> {
+    let name_ok = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if name_ok || host.parse::<std::net::IpAddr>().is_ok() {
+        Ok(host.to_owned())
     } else {
-        Err(ConfigError::new(
-            name,
-            format!(
-                "{value} is not between {} and {}",
-                range.start(),
-                range.end()
-            ),
-        ))
-    }
-}
-
-fn parse_or<T: FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError::new(name, format!("{v:?} is not a valid number"))),
+        Err(format!("{host:?} is not an IP address or a host name"))
     }
 }
 
 /// A comma-separated list of origins (`scheme://host[:port]`, no path), each checked here
 /// so that a typo stops start-up with the variable's name instead of failing in actix-cors.
-fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
-    let bad = |o: &str, why: &str| ConfigError::new("CORS_ALLOWED_ORIGINS", format!("{o:?} {why}"));
+fn parse_origins(value: &str) -> Result<Vec<String>, String> {
+    let bad = |o: &str, why: &str| format!("{o:?} {why}");
     let origins: Vec<String> = value
         .split(',')
         .map(|o| o.trim().trim_end_matches('/'))
@@ -606,10 +1130,7 @@ fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
     Ok(origins)
 }
 
-fn parse_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-    let Some(value) = value else {
-        return Ok(Vec::new());
-    };
+fn parse_proxies(value: &str) -> Result<Vec<ipnet::IpNet>, String> {
     value
         .split(',')
         .map(str::trim)
@@ -617,32 +1138,9 @@ fn parse_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError
         .map(|p| {
             p.parse::<ipnet::IpNet>()
                 .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    ConfigError::new(
-                        "TRUSTED_PROXIES",
-                        format!("{p:?} is not an IP address or CIDR network"),
-                    )
-                })
+                .map_err(|_| format!("{p:?} is not an IP address or CIDR network"))
         })
         .collect()
-}
-
-fn parse_bool_or(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match get(name).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) => match v.as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(ConfigError::new(
-                name,
-                format!("{v:?} is not true or false"),
-            )),
-        },
-    }
 }
 
 fn generated_secret() -> Result<SecretKey, ConfigError> {
@@ -795,6 +1293,15 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "ftp://a.example"),
             ("CORS_ALLOWED_ORIGINS", "http://a.example/path"),
             ("CORS_ALLOWED_ORIGINS", ","),
+            ("ARGON2_MEMORY_KIB", "4294967295"),
+            ("ARGON2_MEMORY_KIB", "7"),
+            ("ARGON2_ITERATIONS", "0"),
+            ("ARGON2_PARALLELISM", "0"),
+            ("DATABASE_URL", ""),
+            ("DATABASE_URL", "mysql://x/y"),
+            ("DATABASE_URL", "/nonexistent-dir/x.db"),
+            ("DATABASE_URL", "sqlite:///nonexistent-dir/x.db"),
+            ("HOST", "not a host"),
         ] {
             let e = config(&[(k, v)]).expect_err(&format!("{k}={v}"));
             assert_eq!(e.variable, k, "{k}={v}");
@@ -802,6 +1309,79 @@ mod tests {
         // An asymmetric algorithm without its key names the key variable.
         let e = config(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
         assert_eq!(e.variable, "JWT_PRIVATE_KEY_FILE");
+    }
+
+    const TABLE_BEGIN: &str = "<!-- settings-table:begin (generated from SETTINGS in crates/users-api/src/config.rs) -->\n";
+    const TABLE_END: &str = "<!-- settings-table:end -->";
+
+    /// The README's configuration table is the one [`readme_table`] renders from the
+    /// declaration. `UPDATE_README=1 cargo test -p users-api --lib readme` rewrites it.
+    #[test]
+    fn readme_table_is_rendered_from_the_declaration() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let start = readme.find(TABLE_BEGIN).expect("README: begin marker") + TABLE_BEGIN.len();
+        let end = readme.find(TABLE_END).expect("README: end marker");
+        let want = readme_table();
+        if std::env::var_os("UPDATE_README").is_some() {
+            let updated = format!("{}{want}{}", &readme[..start], &readme[end..]);
+            std::fs::write(path, updated).unwrap();
+            return;
+        }
+        assert!(
+            readme[start..end] == want,
+            "README.md's configuration table differs from SETTINGS; run \
+             `UPDATE_README=1 cargo test -p users-api --lib readme` and commit.\n\
+             README:\n{}\ndeclared:\n{want}",
+            &readme[start..end]
+        );
+    }
+
+    #[test]
+    fn every_setting_is_declared_once_and_rendered() {
+        assert_eq!(
+            SETTINGS[0].name, "APP_ENV",
+            "from_vars reads the profile first"
+        );
+        let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a setting is declared twice");
+        let out = config(&[]).unwrap().render();
+        for s in SETTINGS {
+            assert_eq!(
+                out.lines()
+                    .filter(|l| l.starts_with(&format!("{}=", s.name)))
+                    .count(),
+                1,
+                "{}",
+                s.name
+            );
+        }
+        // Each profile's defaults parse (production needs its secret).
+        for profile in ["development", "testing", "production"] {
+            config(&[("APP_ENV", profile), ("SECRET_KEY", SECRET)]).unwrap();
+        }
+    }
+
+    #[test]
+    fn sqlite_file_names_the_file_a_url_opens() {
+        for (url, file) in [
+            ("users.db", Some("users.db")),
+            ("sqlite://data/u.db", Some("data/u.db")),
+            ("file:/var/u.db?mode=rwc", Some("/var/u.db")),
+            ("file:///var/u.db", Some("/var/u.db")),
+            (":memory:", None),
+            ("file:x?mode=memory", None),
+            ("postgres://h/db", None),
+        ] {
+            assert_eq!(
+                sqlite_file(url).as_deref(),
+                file.map(std::path::Path::new),
+                "{url}"
+            );
+        }
     }
 
     #[test]
@@ -820,5 +1400,17 @@ mod tests {
         assert!(!out.contains("hunter2"));
         assert!(out.contains("DATABASE_URL=postgres://user:<redacted>@db/users"));
         assert!(!format!("{c:?}").contains(SECRET));
+        let c = config(&[
+            ("APP_ENV", "testing"),
+            ("DATABASE_TEST_URL", "postgres://user:hunter3@db/test"),
+        ])
+        .unwrap();
+        assert!(!c.render().contains("hunter3"));
+        let secrets: Vec<&str> = SETTINGS
+            .iter()
+            .filter(|s| s.secret)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(secrets, ["DATABASE_URL", "DATABASE_TEST_URL", "SECRET_KEY"]);
     }
 }

@@ -208,10 +208,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            if let Err(e) = drop_postgres_database(admin_url, name) {
-                eprintln!("users-db: could not drop test database {name}: {e}");
-            }
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup
+            && let Err(e) = drop_postgres_database(admin_url, name)
+        {
+            eprintln!("users-db: could not drop test database {name}: {e}");
         }
     }
 }

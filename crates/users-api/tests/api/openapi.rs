@@ -111,9 +111,11 @@ async fn ready_is_503_until_the_database_answers() {
         },
     )
     .unwrap();
+    // The pool above is the database under test; the configuration's URL is not opened
+    // here, and a SQLite file whose directory does not exist is refused by the config.
     let vars = [
         ("APP_ENV", "testing"),
-        ("DATABASE_TEST_URL", url.as_str()),
+        ("DATABASE_TEST_URL", ":memory:"),
         ("SECRET_KEY", SECRET),
     ];
     let config = Config::from_vars(|k| {
