@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::{HttpServer, web};
 use clap::{Parser, Subcommand};
 use users_db::{DbPool, PoolOptions};
-use users_domain::{Email, NewUser, Password, PasswordHasher, Username};
+use users_domain::{PasswordHasher, Signup};
 
 use crate::config::{Config, LogFormat, Profile};
 use crate::error::ErrorChain;
@@ -298,13 +298,8 @@ fn seed_db(config: &Config) -> Result<(), Failure> {
         ("michael", "michael@reallynotreal.com"),
         ("michaelherman", "michael@mherman.org"),
     ] {
-        let password = Password::parse("greaterthaneight", config.password_policy)
-            .map_err(|e| Failure(1, e.to_string()))?;
-        let user = NewUser::new(
-            Username::parse(username).map_err(|e| Failure(1, e.to_string()))?,
-            Email::parse(email).map_err(|e| Failure(1, e.to_string()))?,
-            hasher.hash(&password)?,
-        );
+        let user = Signup::parse(username, email, "greaterthaneight", config.password_policy)?
+            .hash(&hasher)?;
         match users_db::users::insert(&mut conn, &user) {
             Ok(u) => tracing::info!(user_id = %u.id, username, "seeded"),
             Err(users_db::DbError::Duplicate { .. }) => {
@@ -373,14 +368,18 @@ fn read_password() -> Result<String, Failure> {
 
 fn create_user(config: &Config, username: &str, email: &str, admin: bool) -> Result<(), Failure> {
     require_existing(database_variable(config), &config.database_url)?;
-    let username =
-        Username::parse(username).map_err(|e| Failure(2, format!("invalid --username: {e}")))?;
-    let email = Email::parse(email).map_err(|e| Failure(2, format!("invalid --email: {e}")))?;
-    let password = Password::parse(&read_password()?, config.password_policy)
-        .map_err(|e| Failure(2, format!("invalid password: {e}")))?;
+    let signup = Signup::parse(username, email, &read_password()?, config.password_policy)
+        .map_err(|e| {
+            let flag = if e.field == "password" {
+                "password"
+            } else {
+                &format!("--{}", e.field)
+            };
+            Failure(2, format!("invalid {flag}: {}", e.reason))
+        })?;
     let pool = open_existing_db(config)?;
     let hasher = PasswordHasher::new(config.hash_cost)?;
-    let mut user = NewUser::new(username, email, hasher.hash(&password)?);
+    let mut user = signup.hash(&hasher)?;
     user.admin = admin;
     let mut conn = users_db::get_conn(&pool)?;
     match users_db::users::insert(&mut conn, &user) {

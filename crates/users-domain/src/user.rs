@@ -83,11 +83,12 @@ impl Signup {
         email: &str,
         password: &str,
         policy: PasswordPolicy,
-    ) -> Result<Self, ValueError> {
+    ) -> Result<Self, InvalidField> {
+        let invalid = |field| move |reason| InvalidField { field, reason };
         Ok(Self {
-            username: Username::parse(username)?,
-            email: Email::parse(email)?,
-            password: Password::parse(password, policy)?,
+            username: Username::parse(username).map_err(invalid("username"))?,
+            email: Email::parse(email).map_err(invalid("email"))?,
+            password: Password::parse(password, policy).map_err(invalid("password"))?,
         })
     }
 
@@ -99,4 +100,15 @@ impl Signup {
             hasher.hash(&self.password)?,
         ))
     }
+}
+
+/// A field of a [`Signup`] that was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}")]
+pub struct InvalidField {
+    /// `username`, `email` or `password`.
+    pub field: &'static str,
+    /// Why.
+    #[source]
+    pub reason: ValueError,
 }
