@@ -918,7 +918,12 @@ fn a_bad_previous_key_is_named_by_its_position() {
         matches!(&err, KeyError::PreviousKey { index: 2, error } if matches!(**error, KeyError::UnreadablePem(_))),
         "{err:?}"
     );
-    assert!(err.to_string().starts_with("previous key 2: "), "{err}");
+    assert_eq!(err.to_string(), "previous key 2 cannot be used");
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        source.is_some_and(|s| s.starts_with("the key is not a usable PEM key")),
+        "{err:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
