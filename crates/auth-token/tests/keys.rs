@@ -6,6 +6,11 @@
 //! are signed by hand (HMAC) or with jsonwebtoken's own encoder given a forged header, never
 //! with our service, so the service cannot be asked to produce what it refuses.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a step that fails fails the test"
+)]
+
 use std::sync::OnceLock;
 
 use auth_token::{
