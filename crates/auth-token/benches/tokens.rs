@@ -12,6 +12,11 @@
 //! `BENCH_CLOCK=thread-cpu` measures the benchmark thread's CPU time instead of wall time,
 //! for a shared machine: time spent preempted by other processes is then not counted.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark whose setup fails has nothing to measure: it stops at once, naming the step"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

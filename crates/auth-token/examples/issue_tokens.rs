@@ -114,7 +114,7 @@ fn issue() -> Result<(), String> {
             settings,
         )
         .map_err(|e| e.to_string())?;
-        service.self_test()?;
+        service.self_test().map_err(|e| e.to_string())?;
         let entry = json!({
             "alg": alg.as_str(),
             "kid": service.kid(),

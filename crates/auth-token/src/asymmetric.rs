@@ -82,7 +82,7 @@ pub(crate) fn read_pem(pem: &[u8], expected: Option<SigningAlgorithm>) -> Result
                 }
             }
             let jwk = Jwk::from_encoding_key(&key, family.algorithm().jwt())
-                .map_err(|e| damaged(family, &e))?;
+                .map_err(|e| damaged(family, e))?;
             (family, Some(key), jwk)
         }
         "PUBLIC KEY" | "RSA PUBLIC KEY" => {
@@ -99,7 +99,7 @@ pub(crate) fn read_pem(pem: &[u8], expected: Option<SigningAlgorithm>) -> Result
             };
             check_expected(family, expected)?;
             let jwk = Jwk::from_decoding_key(&key, Some(family.algorithm().jwt()))
-                .map_err(|e| damaged(family, &e))?;
+                .map_err(|e| damaged(family, e))?;
             (family, None, jwk)
         }
         "ENCRYPTED PRIVATE KEY" => {
@@ -195,16 +195,21 @@ fn check_expected(family: Family, expected: Option<SigningAlgorithm>) -> Result<
 }
 
 /// The PEM has the right type but its content cannot be used (another curve, a damaged key).
-fn damaged(family: Family, e: &jsonwebtoken::errors::Error) -> KeyError {
+fn damaged(family: Family, e: jsonwebtoken::errors::Error) -> KeyError {
     match family {
         Family::Ec => KeyError::WrongKeyType {
             algorithm: SigningAlgorithm::Es256,
             expected: SigningAlgorithm::Es256.key_description(),
             found: "an EC key that cannot be read as P-256 (another curve?)",
         },
-        Family::Ed25519 | Family::Rsa => {
-            KeyError::Unusable(format!("{} that cannot be read: {e}", family.description()))
-        }
+        Family::Ed25519 => KeyError::Unusable {
+            what: "an Ed25519 key that cannot be read",
+            source: e,
+        },
+        Family::Rsa => KeyError::Unusable {
+            what: "an RSA key that cannot be read",
+            source: e,
+        },
     }
 }
 
@@ -214,7 +219,10 @@ fn finish_public_jwk(mut jwk: Jwk, family: Family) -> Result<(Jwk, String), KeyE
     check_public_parameters(&jwk.algorithm, family)?;
     let kid = jwk
         .thumbprint(ThumbprintHash::SHA256)
-        .map_err(|e| KeyError::Unusable(format!("cannot compute the key's thumbprint: {e}")))?;
+        .map_err(|source| KeyError::Unusable {
+            what: "its thumbprint cannot be computed",
+            source,
+        })?;
     jwk.common = CommonParameters {
         public_key_use: Some(PublicKeyUse::Signature),
         key_algorithm: Some(KeyAlgorithm::from(family.algorithm().jwt())),
@@ -246,20 +254,22 @@ fn check_public_parameters(params: &AlgorithmParameters, family: Family) -> Resu
             Ok(())
         }
         (Family::Rsa, AlgorithmParameters::RSA(p)) => {
-            let bits = rsa_modulus_bits(&p.n)
-                .ok_or_else(|| KeyError::Unusable("the RSA modulus is not base64url".into()))?;
+            let bits = rsa_modulus_bits(&p.n).ok_or(KeyError::InvalidPublicKey(
+                "the RSA modulus is not base64url",
+            ))?;
             if bits < MIN_RSA_BITS {
                 return Err(KeyError::WeakRsaKey(bits));
             }
             if len(&p.e).unwrap_or(0) == 0 {
-                return Err(KeyError::Unusable("the RSA exponent is empty".into()));
+                return Err(KeyError::InvalidPublicKey("the RSA exponent is empty"));
             }
             Ok(())
         }
-        _ => Err(KeyError::Unusable(format!(
-            "the public parameters are not those of {}",
-            family.description()
-        ))),
+        _ => Err(KeyError::InvalidPublicKey(match family {
+            Family::Ed25519 => "the public parameters are not those of an Ed25519 key",
+            Family::Ec => "the public parameters are not those of an EC key",
+            Family::Rsa => "the public parameters are not those of an RSA key",
+        })),
     }
 }
 
@@ -398,6 +408,23 @@ mod tests {
         assert_eq!(pkcs1_modulus_bits(&der[..10]), None);
         assert_eq!(pkcs1_modulus_bits(&[]), None);
         assert_eq!(pkcs1_modulus_bits(&[0x04, 0x00]), None);
+    }
+
+    #[test]
+    fn a_key_the_backend_cannot_read_keeps_the_backends_error_as_the_source() {
+        use std::error::Error as _;
+        // PKCS#1 label, valid DER (SEQUENCE { INTEGER 0 }), but no RSA key in it.
+        let pem = b"-----BEGIN RSA PRIVATE KEY-----\nMAMCAQA=\n-----END RSA PRIVATE KEY-----\n";
+        let Err(e) = read_pem(pem, Some(SigningAlgorithm::Rs256)) else {
+            panic!("a damaged RSA key was read");
+        };
+        assert!(matches!(e, KeyError::Unusable { .. }), "{e:?}");
+        let source = e.source().expect("jsonwebtoken's error is the source");
+        assert_eq!(
+            e.to_string(),
+            "the key cannot be used: an RSA key that cannot be read"
+        );
+        assert!(!e.to_string().contains(&source.to_string()));
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod service;
 mod verifier;
 
 pub use algorithm::{SigningAlgorithm, UnknownAlgorithm};
-pub use error::{IssueError, KeyError, TokenError};
+pub use error::{IssueError, KeyError, SelfTestCheck, SelfTestError, TokenError};
 pub use keygen::{RSA_KEY_BITS, generate_private_key_pem};
 pub use keys::SecretKey;
 pub use refresh::{RefreshClaims, RefreshTokens};

@@ -9,7 +9,9 @@ use users_domain::{Audience, Claims, UserId};
 
 use crate::asymmetric::read_pem;
 use crate::verifier::{Verifier, VerifyKey};
-use crate::{IssueError, KeyError, SecretKey, SigningAlgorithm, TokenError};
+use crate::{
+    IssueError, KeyError, SecretKey, SelfTestCheck, SelfTestError, SigningAlgorithm, TokenError,
+};
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
@@ -149,7 +151,10 @@ impl TokenService {
     /// An HS256 service signing with `secret` (the seed's setup).
     pub fn hs256(secret: &SecretKey, settings: TokenSettings) -> Result<Self, KeyError> {
         check_backend()?;
-        let unusable = |e: jsonwebtoken::errors::Error| KeyError::Unusable(e.to_string());
+        let unusable = |source| KeyError::Unusable {
+            what: "the crypto backend refuses the secret",
+            source,
+        };
         let encoding = EncodingKey::from_secret(secret.expose()).map_err(unusable)?;
         let decoding = DecodingKey::from_secret(secret.expose()).map_err(unusable)?;
         let mut header = Header::new(Algorithm::HS256);
@@ -236,23 +241,29 @@ impl TokenService {
     /// at start-up rather than on the first request. For an asymmetric service the token is
     /// also verified with a [`JwksVerifier`](crate::JwksVerifier) built from the published
     /// JWKS alone, as another service would.
-    pub fn self_test(&self) -> Result<(), String> {
+    pub fn self_test(&self) -> Result<(), SelfTestError> {
         let token = self
             .encode_auth_token(UserId::new(1))
-            .map_err(|e| e.to_string())?;
-        let mut results = vec![("", self.decode_auth_token(&token))];
+            .map_err(SelfTestError::Issue)?;
+        let mut results = vec![(SelfTestCheck::Service, self.decode_auth_token(&token))];
         if self.algorithm.is_asymmetric() {
             let jwks = crate::JwksVerifier::from_jwks_json(self.jwks_json(), &self.settings)
-                .map_err(|e| format!("token self-test: our own JWKS does not load: {e}"))?;
-            results.push((" with the JWKS", jwks.decode(&token)));
+                .map_err(SelfTestError::Jwks)?;
+            results.push((SelfTestCheck::Jwks, jwks.decode(&token)));
         }
-        for (how, result) in results {
+        for (check, result) in results {
             match result {
                 Ok(claims) if claims.sub == UserId::new(1) => {}
-                Ok(_) => return Err(format!("token self-test{how} decoded the wrong subject")),
+                Ok(_) => return Err(SelfTestError::WrongSubject(check)),
                 // A zero lifetime is a legal (if odd) setting: the token may expire at once.
                 Err(TokenError::Expired) if self.settings.lifetime_secs() == 0 => {}
-                Err(e) => return Err(format!("token self-test{how} failed: {e:?}")),
+                Err(source) => {
+                    return Err(SelfTestError::Refused {
+                        check,
+                        reason: source.reason(),
+                        source,
+                    });
+                }
             }
         }
         Ok(())
@@ -267,7 +278,10 @@ fn check_backend() -> Result<(), KeyError> {
 }
 
 fn decoding_from_jwk(jwk: &Jwk) -> Result<DecodingKey, KeyError> {
-    DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Unusable(e.to_string()))
+    DecodingKey::from_jwk(jwk).map_err(|source| KeyError::Unusable {
+        what: "the crypto backend refuses its public JWK",
+        source,
+    })
 }
 
 #[cfg(test)]

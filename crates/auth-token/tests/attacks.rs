@@ -5,6 +5,12 @@
 //! encoder and the decoder cannot hide an attack. The `control_*` tests prove the helpers
 //! right: a hand-built HS256 token with the right secret is accepted.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions: a step that fails fails the test"
+)]
+
 use auth_token::{KeyError, MAX_TOKEN_BYTES, SecretKey, TokenError, TokenService, TokenSettings};
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};

@@ -6,6 +6,11 @@
 //! are signed by hand (HMAC) or with jsonwebtoken's own encoder given a forged header, never
 //! with our service, so the service cannot be asked to produce what it refuses.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a step that fails fails the test"
+)]
+
 use std::sync::OnceLock;
 
 use auth_token::{
@@ -918,7 +923,12 @@ fn a_bad_previous_key_is_named_by_its_position() {
         matches!(&err, KeyError::PreviousKey { index: 2, error } if matches!(**error, KeyError::UnreadablePem(_))),
         "{err:?}"
     );
-    assert!(err.to_string().starts_with("previous key 2: "), "{err}");
+    assert_eq!(err.to_string(), "previous key 2 cannot be used");
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        source.is_some_and(|s| s.starts_with("the key is not a usable PEM key")),
+        "{err:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

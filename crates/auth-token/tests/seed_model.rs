@@ -1,6 +1,11 @@
 //! The seed's model tests for tokens (`test_user_model.py`), ported: `encode_auth_token`
 //! gives a token, `decode_auth_token` gives back the user id. Plus the profiles' lifetimes.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a step that fails fails the test"
+)]
+
 use auth_token::{SecretKey, TokenError, TokenService, TokenSettings, unix_now};
 use users_domain::UserId;
 

@@ -924,7 +924,7 @@ impl Config {
                 _ if self.jwt_algorithm.is_asymmetric() => "JWT_PRIVATE_KEY_FILE",
                 _ => "SECRET_KEY",
             };
-            ConfigError::new(variable, e.to_string())
+            ConfigError::new(variable, crate::error::ErrorChain(&e).to_string())
         })
     }
 

@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use auth_token::{RefreshTokens, TokenService};
+use auth_token::{RefreshTokens, SelfTestError, TokenService};
 
 use crate::metrics::Metrics;
 use tokio::sync::oneshot;
 use users_db::{DbConnection, DbError, DbPool};
 use users_domain::{PasswordHasher, PasswordPolicy};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 
 /// Shared application state, built once per process.
@@ -179,17 +179,20 @@ impl Breaker {
     }
 }
 
-/// Why the state could not be built.
+/// Why the state could not be built. Each cause is the error's source.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The token key or backend does not work.
-    #[error("token set-up failed: {0}")]
-    Token(String),
+    #[error("token set-up failed")]
+    Token(#[source] ConfigError),
+    /// The token service does not verify its own tokens.
+    #[error("token set-up failed")]
+    SelfTest(#[source] SelfTestError),
     /// The hashing parameters are invalid.
-    #[error("password hashing set-up failed: {0}")]
+    #[error("password hashing set-up failed")]
     Hash(#[from] users_domain::PasswordError),
     /// The hashing threads could not be started.
-    #[error("could not start the password hashing threads: {0}")]
+    #[error("could not start the password hashing threads")]
     Threads(#[from] std::io::Error),
 }
 
@@ -197,10 +200,8 @@ impl AppState {
     /// Builds the state: token service (with its self-test) and password hasher (with its
     /// dummy hash).
     pub fn new(config: Config, pool: DbPool) -> Result<Self, StateError> {
-        let tokens = config
-            .token_service()
-            .map_err(|e| StateError::Token(e.to_string()))?;
-        tokens.self_test().map_err(StateError::Token)?;
+        let tokens = config.token_service().map_err(StateError::Token)?;
+        tokens.self_test().map_err(StateError::SelfTest)?;
         let hasher = PasswordHasher::new(config.hash_cost)?;
         let refresh = RefreshTokens::new(&config.secret_key);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -323,6 +324,37 @@ mod tests {
         b.record(Admission::Probe, &Ok(()));
         assert_eq!(b.admit(), Some(Admission::Closed));
         assert_eq!(b.admit(), Some(Admission::Closed));
+    }
+
+    #[test]
+    fn state_errors_keep_their_cause_as_the_source() {
+        use std::error::Error as _;
+        let bad_cost = users_domain::HashCost {
+            memory_kib: 1,
+            ..users_domain::HashCost::FAST
+        };
+        let hash = StateError::from(PasswordHasher::new(bad_cost).unwrap_err());
+        assert_eq!(hash.to_string(), "password hashing set-up failed");
+        let cause = hash.source().expect("the PasswordError is the source");
+        assert_eq!(cause.to_string(), "invalid argon2 parameters");
+        assert!(
+            cause.source().is_some(),
+            "argon2's error is the next source"
+        );
+
+        // ES256 without a private key.
+        let config = Config::from_vars(|k| (k == "JWT_ALGORITHM").then(|| "es256".to_owned()));
+        let Err(config_error) = config else {
+            panic!("ES256 without a key is a configuration error");
+        };
+        let token = StateError::Token(config_error);
+        let cause = token.source().expect("the ConfigError is the source");
+        assert!(!token.to_string().contains(&cause.to_string()));
+
+        let self_test = StateError::SelfTest(SelfTestError::WrongSubject(
+            auth_token::SelfTestCheck::Service,
+        ));
+        assert!(self_test.source().is_some());
     }
 
     #[test]

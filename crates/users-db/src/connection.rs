@@ -127,11 +127,6 @@ impl DbConnectionManager {
     pub fn new(url: impl Into<String>) -> Self {
         Self { url: url.into() }
     }
-
-    /// The URL it connects to.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
 }
 
 /// A PostgreSQL connection that proved alive this recently is not pinged again at check-out

@@ -55,6 +55,9 @@ impl DbError {
     }
 
     /// The duplicated column, for [`DbError::Duplicate`].
+    ///
+    /// Only for tests (feature `test-support`): the service does not use it.
+    #[cfg(feature = "test-support")]
     pub fn duplicate_field(&self) -> Option<UniqueField> {
         match self {
             Self::Duplicate { field } => Some(*field),

@@ -17,9 +17,10 @@ pub use connection::{
     PooledConnection, build_pool, get_conn, with_conn, with_conn_within,
 };
 pub use error::{BoxError, DbError, UniqueField};
+#[cfg(feature = "test-support")]
+pub use migrations::has_pending_migrations;
 pub use migrations::{
-    POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, has_pending_migrations, revert_all_migrations,
-    run_migrations,
+    POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, revert_all_migrations, run_migrations,
 };
 pub use transaction::write_transaction;
 pub use users::UserRow;

@@ -52,6 +52,9 @@ pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbE
 }
 
 /// Whether migrations of the connection's backend are waiting to run.
+///
+/// Only for tests (feature `test-support`): the service does not use it.
+#[cfg(feature = "test-support")]
 pub fn has_pending_migrations(conn: &mut DbConnection) -> Result<bool, DbError> {
     let migrations = migrations_for(conn);
     match conn {

@@ -79,12 +79,16 @@ impl TestDb {
         let dir = tempfile::Builder::new()
             .prefix("users-db-test-")
             .tempdir()
-            .expect("create a temporary directory for a SQLite test database");
+            .unwrap_or_else(|e| {
+                panic!("create a temporary directory for a SQLite test database: {e}")
+            });
         let path = dir.path().join("users.db");
-        let url = path
-            .to_str()
-            .expect("temporary directory path is UTF-8")
-            .to_owned();
+        let Some(url) = path.to_str().map(str::to_owned) else {
+            panic!(
+                "the temporary directory's path is not UTF-8: {}",
+                path.display()
+            );
+        };
         Self::migrated(url, "sqlite", Cleanup::Sqlite(dir))
     }
 

@@ -188,6 +188,9 @@ fn forget_before(
 }
 
 /// Records one failure at `now`, and forgets this subject's failures older than `forget_before`.
+///
+/// Only for tests (feature `test-support`): the service does not use it.
+#[cfg(feature = "test-support")]
 pub fn record(
     conn: &mut DbConnection,
     scope: Scope,

@@ -230,6 +230,9 @@ pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<Option<Us
 }
 
 /// The user with this username.
+///
+/// Only for tests (feature `test-support`): the service does not use it.
+#[cfg(feature = "test-support")]
 pub fn find_by_username(
     conn: &mut DbConnection,
     username: &Username,
@@ -263,6 +266,9 @@ pub fn find_by_username_or_email(
 
 /// The newest users, newest first (`created_at DESC, id DESC`), at most `limit` of them
 /// (clamped to `1..=MAX_LIST_LIMIT`).
+///
+/// Only for tests (feature `test-support`): the service does not use it.
+#[cfg(feature = "test-support")]
 pub fn list_newest(conn: &mut DbConnection, limit: i64) -> Result<Vec<User>, DbError> {
     list(
         conn,
@@ -438,6 +444,9 @@ fn prefix_successor(prefix: &str) -> Option<String> {
 }
 
 /// Sets `active`; true if the user exists.
+///
+/// Only for tests (feature `test-support`): the service does not use it.
+#[cfg(feature = "test-support")]
 pub fn set_active(conn: &mut DbConnection, id: UserId, active: bool) -> Result<bool, DbError> {
     let n = diesel::update(users::table.find(id.get()))
         .set(users::active.eq(active))
@@ -446,6 +455,9 @@ pub fn set_active(conn: &mut DbConnection, id: UserId, active: bool) -> Result<b
 }
 
 /// Sets `admin`; true if the user exists.
+///
+/// Only for tests (feature `test-support`): the service does not use it.
+#[cfg(feature = "test-support")]
 pub fn set_admin(conn: &mut DbConnection, id: UserId, admin: bool) -> Result<bool, DbError> {
     let n = diesel::update(users::table.find(id.get()))
         .set(users::admin.eq(admin))
@@ -625,7 +637,10 @@ pub fn backfill_folded(conn: &mut DbConnection) -> Result<usize, DbError> {
     }
 }
 
-/// How many users there are (for `seed-db`, tests and metrics; not used by listings).
+/// How many users there are.
+///
+/// Only for tests (feature `test-support`): the service does not use it.
+#[cfg(feature = "test-support")]
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(conn)?)
 }

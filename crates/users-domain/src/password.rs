@@ -8,15 +8,25 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::Password;
 
+/// The cause of a [`PasswordError`] that is not one of argon2's own errors.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why hashing failed. Verification never fails: a hash that cannot be read does not match.
+/// The cause is the error's source.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     /// The cost parameters are not valid argon2 parameters.
-    #[error("invalid argon2 parameters: {0}")]
-    Params(String),
+    #[error("invalid argon2 parameters")]
+    Params(#[source] argon2::Error),
+    /// No random salt could be had from the operating system.
+    #[error("no random salt could be generated")]
+    Salt(#[source] BoxError),
     /// Hashing itself failed.
-    #[error("password hashing failed: {0}")]
-    Hash(String),
+    #[error("password hashing failed")]
+    Hash(#[source] argon2::Error),
+    /// The hash could not be written as a PHC string.
+    #[error("the password hash could not be encoded")]
+    Encode(#[source] BoxError),
 }
 
 /// A stored password hash (a PHC string). `Debug` never shows it.
@@ -78,7 +88,7 @@ impl HashCost {
 
     fn params(self) -> Result<Params, PasswordError> {
         Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| PasswordError::Params(e.to_string()))
+            .map_err(PasswordError::Params)
     }
 }
 
@@ -183,18 +193,20 @@ impl PasswordHasher {
         password: &[u8],
         blocks: &mut Vec<Block>,
     ) -> Result<PasswordHash, PasswordError> {
-        let err = |e: &dyn fmt::Display| PasswordError::Hash(e.to_string());
-        let salt = argon2::password_hash::try_generate_salt().map_err(|e| err(&e))?;
-        let salt = Salt::new(&salt).map_err(|e| err(&e))?;
+        let encode = |e: argon2::password_hash::phc::Error| PasswordError::Encode(e.into());
+        let salt = argon2::password_hash::try_generate_salt()
+            .map_err(|e| PasswordError::Salt(e.into()))?;
+        let salt = Salt::new(&salt).map_err(encode)?;
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
         argon2_with(&self.argon2, password, salt.as_ref(), &mut out, blocks)
-            .map_err(|e| err(&e))?;
+            .map_err(PasswordError::Hash)?;
         let phc = Phc {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(self.argon2.params()).map_err(|e| err(&e))?,
+            params: ParamsString::try_from(self.argon2.params())
+                .map_err(|e| PasswordError::Encode(e.into()))?,
             salt: Some(salt),
-            hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+            hash: Some(Output::new(&out).map_err(encode)?),
         };
         Ok(PasswordHash(phc.to_string()))
     }
@@ -339,6 +351,20 @@ mod tests {
         let hash = PasswordHash::from_stored(bcrypt::hash(&base, 4).unwrap());
         assert!(h.verify(&pw(&base), &hash));
         assert!(!h.verify(&pw(&format!("{base}extra")), &hash));
+    }
+
+    #[test]
+    fn invalid_parameters_keep_argon2s_error_as_the_source() {
+        use std::error::Error as _;
+        let cost = HashCost {
+            memory_kib: 1,
+            ..HashCost::FAST
+        };
+        let e = PasswordHasher::new(cost).unwrap_err();
+        assert!(matches!(e, PasswordError::Params(_)), "{e:?}");
+        let source = e.source().expect("argon2's error is the source");
+        assert_eq!(e.to_string(), "invalid argon2 parameters");
+        assert!(!e.to_string().contains(&source.to_string()));
     }
 
     #[test]
