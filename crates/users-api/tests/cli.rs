@@ -1,6 +1,11 @@
 //! The real `users-api` binary, run as an operator would: bad settings stop it at once with
 //! exit code 2 and one line naming the variable, before any database is touched.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -3,6 +3,11 @@
 //! Its own test binary, so that it can install a global subscriber that records everything
 //! (TRACE, every target, text and JSON) while a whole session runs through the API.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

@@ -4,6 +4,11 @@
 //! The test mounts a small tmpfs (it needs root, as CI runs); where mounting is not
 //! permitted it says so on stderr and checks nothing.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;

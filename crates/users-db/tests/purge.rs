@@ -1,6 +1,11 @@
 //! `users_db::purge`: rows past their use go in bounded batches, live ones stay, and many
 //! purgers at once neither fail nor count a row twice.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use std::sync::{Arc, Barrier};
 use std::thread;
 

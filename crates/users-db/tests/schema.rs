@@ -1,6 +1,11 @@
 //! The migrations: the `users` table of the contract on both backends, and every migration
 //! reversible (applied, reverted, re-applied with the schema unchanged).
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use chrono::TimeDelta;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};

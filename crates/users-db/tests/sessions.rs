@@ -1,6 +1,11 @@
 //! `users_db::sessions`: a session belongs to the user who opened it, whatever removes that
 //! user's row and whoever gets the id next.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use users_db::testing::TestDb;

@@ -1,5 +1,10 @@
 //! A database that cannot be reached is `DbError::Unavailable`, quickly, never a hang.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 

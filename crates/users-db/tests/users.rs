@@ -1,6 +1,11 @@
 //! Every query of `users_db::users` on every configured backend, the duplicate
 //! classification, and concurrent writers.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 use std::sync::{Arc, Barrier};
 use std::thread;
 

@@ -1,6 +1,12 @@
 //! Black-box tests of the HTTP API, in-process, on a fresh database per test and backend
 //! (SQLite always; PostgreSQL when `DATABASE_TEST_URL` names a server).
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions panic on a failed set-up"
+)]
+
 mod helpers;
 mod import;
 mod maintenance;
