@@ -71,9 +71,34 @@ enum Command {
 /// A failure of a command: its message, and the exit code (2 for bad configuration or usage).
 struct Failure(u8, String);
 
-impl<E: std::error::Error> From<E> for Failure {
+/// Exit codes, as the README documents them.
+pub mod exit {
+    /// Bad configuration, arguments or input.
+    pub const USAGE: u8 = 2;
+    /// The database could not be reached (try again later).
+    pub const UNAVAILABLE: u8 = 3;
+    /// The user (username or email) already exists.
+    pub const CONFLICT: u8 = 4;
+    /// Anything else.
+    pub const FAILURE: u8 = 1;
+}
+
+impl<E: std::error::Error + 'static> From<E> for Failure {
+    /// The exit code comes from the kind of the error or of a cause in its chain: a
+    /// database that cannot be reached is [`exit::UNAVAILABLE`], else [`exit::FAILURE`].
     fn from(e: E) -> Self {
-        Self(1, ErrorChain(&e).to_string())
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut code = exit::FAILURE;
+        while let Some(c) = cause {
+            if c.downcast_ref::<users_db::DbError>()
+                .is_some_and(users_db::DbError::is_unavailable)
+            {
+                code = exit::UNAVAILABLE;
+                break;
+            }
+            cause = c.source();
+        }
+        Self(code, ErrorChain(&e).to_string())
     }
 }
 
@@ -392,9 +417,10 @@ fn create_user(config: &Config, username: &str, email: &str, admin: bool) -> Res
             );
             Ok(())
         }
-        Err(users_db::DbError::Duplicate { field }) => {
-            Err(Failure(1, format!("that {field} is already taken")))
-        }
+        Err(users_db::DbError::Duplicate { field }) => Err(Failure(
+            exit::CONFLICT,
+            format!("that {field} is already taken"),
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -171,3 +171,66 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         "colour codes in a pipe: {stderr:?}"
     );
 }
+
+#[test]
+fn exit_codes_tell_an_unreachable_database_and_a_taken_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["migrate"],
+        &[
+            ("DATABASE_URL", "postgres://nobody:nothing@127.0.0.1:1/none"),
+            ("DB_POOL_TIMEOUT_SECONDS", "1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let db = dir.path().join("u.db");
+    let url = db.to_str().unwrap();
+    assert!(
+        run_in(dir.path(), &["migrate"], &[("DATABASE_URL", url)])
+            .unwrap()
+            .status
+            .success()
+    );
+    let create = || {
+        let mut child = Command::new(BIN)
+            .args([
+                "create-user",
+                "--username",
+                "root",
+                "--email",
+                "root@example.com",
+            ])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("DATABASE_URL", url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a-password\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert_eq!(create().status.code(), Some(0));
+    let again = create();
+    assert_eq!(
+        again.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
