@@ -321,6 +321,7 @@ pub async fn refresh(
             )),
         ProtectedErrors,
         BodyErrors,
+        ThrottleErrors,
         DatabaseErrors,
     )
 )]

@@ -312,6 +312,8 @@ fn bodies_errors_params_and_headers_are_described() {
     // 429 with Retry-After; 503 wherever the database is used.
     let login = op("/auth/login", "post");
     assert!(login["responses"]["429"]["headers"]["Retry-After"].is_object());
+    let change = op("/auth/password", "put");
+    assert!(change["responses"]["429"]["headers"]["Retry-After"].is_object());
     for (path, method) in [
         ("/ready", "get"),
         ("/users", "get"),
