@@ -38,7 +38,9 @@ pub fn build_app(
     let cors = cors(&state.config.cors);
     App::new()
         .app_data(state)
-        .app_data(web::Data::new(ops::OpenApiDocument(crate::openapi::spec_json())))
+        .app_data(web::Data::new(ops::OpenApiDocument(
+            crate::openapi::spec_json(),
+        )))
         // `web::Query` parameters that do not parse are the contract's 400.
         .app_data(
             web::QueryConfig::default()

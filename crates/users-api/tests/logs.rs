@@ -13,10 +13,15 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::test::{self, TestRequest};
 use actix_web::web;
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing_subscriber::fmt::MakeWriter;
 use users_api::{AppState, Config};
 use users_db::testing::TestDb;
+
+#[expect(dead_code, reason = "this test uses a part of the shared helpers")]
+mod common;
+
+use common::{post_json, send};
 
 const SECRET: &str = "log-test-secret-key-0123456789abcdef";
 const PASSWORD: &str = "correct horse battery staple";
@@ -44,27 +49,6 @@ impl<'a> MakeWriter<'a> for Buffer {
     }
 }
 
-async fn call<S, B>(app: &S, req: TestRequest) -> Value
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
-    let res = test::call_service(app, req.to_request()).await;
-    let body = test::read_body(res).await;
-    serde_json::from_slice(&body).unwrap_or(Value::Null)
-}
-
-fn post(path: &str, body: Value) -> TestRequest {
-    TestRequest::post()
-        .uri(path)
-        .insert_header(("content-type", "application/json"))
-        .set_payload(body.to_string())
-}
-
 #[actix_web::test]
 async fn nothing_secret_reaches_the_log() {
     let buffer = Buffer::default();
@@ -89,45 +73,48 @@ async fn nothing_secret_reaches_the_log() {
         let state = web::Data::new(AppState::new(config, db.pool().clone()).unwrap());
         let app = test::init_service(users_api::build_app(state)).await;
 
-        let reg = call(
+        let reg = send(
             &app,
-            post(
+            post_json(
                 "/auth/register",
-                json!({"username": "logtest", "email": "log@test.com", "password": PASSWORD}),
+                &json!({"username": "logtest", "email": "log@test.com", "password": PASSWORD}),
             ),
         )
-        .await;
-        let login = call(
+        .await
+        .body;
+        let login = send(
             &app,
-            post(
+            post_json(
                 "/auth/login",
-                json!({"email": "log@test.com", "password": PASSWORD}),
+                &json!({"email": "log@test.com", "password": PASSWORD}),
             ),
         )
-        .await;
+        .await
+        .body;
         let access = login["auth_token"].as_str().unwrap().to_owned();
         let refresh = login["refresh_token"].as_str().unwrap().to_owned();
-        let refreshed = call(
+        let refreshed = send(
             &app,
-            post("/auth/refresh", json!({"refresh_token": refresh})),
+            post_json("/auth/refresh", &json!({"refresh_token": refresh})),
         )
-        .await;
+        .await
+        .body;
         // Reuse after the grace window is not needed here; a second refresh still logs.
-        call(
+        send(
             &app,
-            post("/auth/refresh", json!({"refresh_token": "forged.0.AAAA"})),
+            post_json("/auth/refresh", &json!({"refresh_token": "forged.0.AAAA"})),
         )
         .await;
         let auth = |req: TestRequest, token: &str| {
             req.insert_header(("authorization", format!("Bearer {token}")))
         };
-        call(&app, auth(TestRequest::get().uri("/auth/status"), &access)).await;
-        call(
+        send(&app, auth(TestRequest::get().uri("/auth/status"), &access)).await;
+        send(
             &app,
             auth(TestRequest::get().uri("/auth/status"), "not.a.token"),
         )
         .await;
-        call(
+        send(
             &app,
             auth(
                 TestRequest::put()
@@ -141,16 +128,16 @@ async fn nothing_secret_reaches_the_log() {
         )
         .await;
         for _ in 0..3 {
-            call(
+            send(
                 &app,
-                post(
+                post_json(
                     "/auth/login",
-                    json!({"email": "log@test.com", "password": PASSWORD}),
+                    &json!({"email": "log@test.com", "password": PASSWORD}),
                 ),
             )
             .await;
         }
-        call(&app, auth(TestRequest::get().uri("/auth/logout"), &access)).await;
+        send(&app, auth(TestRequest::get().uri("/auth/logout"), &access)).await;
 
         let user = users_db::users::find_by_email(
             &mut db.conn(),

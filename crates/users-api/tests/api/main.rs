@@ -7,6 +7,8 @@
     reason = "test helpers outside #[test] functions panic on a failed set-up"
 )]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 mod import;
 mod maintenance;

@@ -47,33 +47,6 @@ fn spec() -> Value {
     serde_json::from_str(users_api::openapi::spec_json()).expect("the document is JSON")
 }
 
-/// A status, the headers and the raw body.
-async fn send_raw<S, B>(app: &S, req: TestRequest) -> (u16, web::Bytes, Vec<(String, String)>)
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
-    let res = test::call_service(app, req.to_request()).await;
-    let status = res.status().as_u16();
-    let headers = res
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    (status, test::read_body(res).await, headers)
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 #[actix_web::test]
 async fn health_and_ready_answer_ok() {
     for t in TestApp::all() {
@@ -387,13 +360,15 @@ async fn every_documented_operation_is_routed() {
 async fn docs_page_works_offline() {
     for t in TestApp::all() {
         let app = init!(t);
-        let (status, body, headers) = send_raw(&app, get("/docs")).await;
-        assert_eq!(status, 200);
+        let page = send(&app, get("/docs")).await;
+        assert_eq!(page.status.as_u16(), 200);
         assert!(
-            header(&headers, "content-type").is_some_and(|v| v.starts_with("text/html")),
-            "{headers:?}"
+            page.header("content-type")
+                .is_some_and(|v| v.starts_with("text/html")),
+            "{:?}",
+            page.headers
         );
-        let html = std::str::from_utf8(&body).unwrap();
+        let html = std::str::from_utf8(&page.raw).unwrap();
         assert!(html.contains("<redoc"), "{html}");
         assert!(html.contains("openapi.json"), "{html}");
         assert!(
@@ -401,7 +376,7 @@ async fn docs_page_works_offline() {
             "no external URL: {html}"
         );
         // The page allows nothing from elsewhere.
-        let csp = header(&headers, "content-security-policy").unwrap();
+        let csp = page.header("content-security-policy").unwrap();
         assert!(csp.contains("default-src 'none'"), "{csp}");
         assert!(!csp.contains("http"), "{csp}");
 
@@ -420,19 +395,26 @@ async fn docs_page_works_offline() {
             );
             let uri = format!("/{src}");
             assert_eq!(uri, users_api::routes::ops::DOCS_ASSET_PATH);
-            let (status, js, headers) = send_raw(&app, get(&uri)).await;
-            assert_eq!(status, 200, "{uri}");
+            let asset = send(&app, get(&uri)).await;
+            let js = &asset.raw;
+            assert_eq!(asset.status.as_u16(), 200, "{uri}");
             assert!(
-                header(&headers, "content-type").is_some_and(|v| v.contains("javascript")),
-                "{headers:?}"
+                asset
+                    .header("content-type")
+                    .is_some_and(|v| v.contains("javascript")),
+                "{:?}",
+                asset.headers
             );
             assert!(
-                header(&headers, "cache-control").is_some_and(|v| v.contains("max-age=31536000")),
-                "{headers:?}"
+                asset
+                    .header("cache-control")
+                    .is_some_and(|v| v.contains("max-age=31536000")),
+                "{:?}",
+                asset.headers
             );
             assert!(js.len() > 100_000, "{uri}: {} bytes", js.len());
             assert!(js.len() < 3 * 1024 * 1024, "{uri}: {} bytes", js.len());
-            assert!(std::str::from_utf8(&js).unwrap().contains("Redoc"));
+            assert!(std::str::from_utf8(js).unwrap().contains("Redoc"));
         }
     }
 }
