@@ -255,17 +255,19 @@ impl AppState {
         let (pool, breaker) = (self.pool.clone(), Arc::clone(&self.breaker));
         web::block(move || {
             let left = deadline.saturating_duration_since(Instant::now());
+            // A call admitted while the circuit was closed stops waiting as soon as another
+            // finds the database down.
+            let opened = || admission == Admission::Closed && breaker.is_open();
             let result = if left.is_zero() {
                 Err(DbError::Unavailable(
                     "no connection within the pool timeout".into(),
                 ))
-            } else if admission == Admission::Closed && breaker.is_open() {
-                // Opened while this call waited for a blocking thread.
+            } else if opened() {
                 Err(DbError::Unavailable(
                     "circuit open: the database was found down".into(),
                 ))
             } else {
-                users_db::with_conn_within(&pool, left, f)
+                users_db::with_conn_within(&pool, left, opened, f)
             };
             breaker.record(admission, &result);
             result

@@ -271,20 +271,45 @@ pub fn with_conn<T>(
     pool: &DbPool,
     f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    with_conn_within(pool, pool.connection_timeout(), f)
+    with_conn_within(pool, pool.connection_timeout(), || false, f)
 }
 
 /// [`with_conn`], waiting at most `timeout` for a connection (a caller that already spent
-/// part of its time budget in a queue passes what is left).
+/// part of its time budget in a queue passes what is left), and less when waiting is known
+/// to be useless: the wait is cut into slices of [`WAIT_SLICE`]; a slice during which the
+/// pool failed to open a connection ends the wait at once (the database refuses or drops
+/// connections: [`DbError::Unavailable`] with the driver's reason), and between slices
+/// `give_up` is asked whether the caller learnt meanwhile that the database is down.
 pub fn with_conn_within<T>(
     pool: &DbPool,
     timeout: Duration,
+    give_up: impl Fn() -> bool,
     f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    let mut conn = pool.get_timeout(timeout)?;
+    let deadline = Instant::now() + timeout;
+    let mut conn = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match pool.get_timeout(left.min(WAIT_SLICE)) {
+            Ok(conn) => break conn,
+            Err(e) if connect_failed(&e) => return Err(DbError::from(e)),
+            Err(e) if left <= WAIT_SLICE || give_up() => return Err(DbError::from(e)),
+            Err(_) => {}
+        }
+    };
     let result = f(&mut conn);
     conn.record(&result);
     result
+}
+
+/// How long one slice of a [`with_conn_within`] wait lasts.
+pub const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// Whether a pool timeout carries the error of a connection attempt made during the wait:
+/// r2d2 appends the last connection error to its "timed out waiting for connection" (and
+/// forgets it once a connection opens), so a longer message means the database refused.
+fn connect_failed(e: &r2d2::PoolError) -> bool {
+    const PLAIN: &str = "timed out waiting for connection";
+    e.to_string().len() > PLAIN.len()
 }
 
 #[cfg(test)]
@@ -415,6 +440,52 @@ mod tests {
         });
         assert!(dup.is_err());
         assert_eq!(pool.state().connections, 1, "a query error proves it alive");
+    }
+
+    #[test]
+    fn a_refused_connection_ends_the_wait_with_its_reason() {
+        // Nothing listens on port 1. Without the slices this waited the whole 30 s.
+        let pool = build_pool(
+            "postgres://nobody:nothing@127.0.0.1:1/none",
+            PoolOptions {
+                max_size: 1,
+                connection_timeout: Duration::from_secs(30),
+                min_idle: Some(0),
+            },
+        )
+        .unwrap();
+        let e = with_conn_within(&pool, Duration::from_secs(30), || false, |_| Ok(())).unwrap_err();
+        assert!(e.is_unavailable(), "{e:?}");
+        let chain = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(chain.contains("refused"), "{chain}");
+    }
+
+    #[test]
+    fn a_caller_that_gives_up_stops_waiting() {
+        // A pool whose one connection is taken: every slice times out plainly.
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("p.db");
+        let pool = build_pool(
+            url.to_str().unwrap(),
+            PoolOptions {
+                max_size: 1,
+                connection_timeout: Duration::from_secs(30),
+                min_idle: Some(0),
+            },
+        )
+        .unwrap();
+        let _held = get_conn(&pool).unwrap();
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let give_up = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 2;
+        let e = with_conn_within(&pool, Duration::from_secs(30), give_up, |_| Ok(())).unwrap_err();
+        assert!(e.is_unavailable());
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "asked between slices"
+        );
     }
 
     #[test]
