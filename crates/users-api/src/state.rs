@@ -162,7 +162,7 @@ impl Breaker {
         self.open.load(Ordering::SeqCst)
     }
 
-    fn record<T>(&self, admission: Admission, result: &Result<T, DbError>) {
+    fn record<T>(&self, result: &Result<T, DbError>) {
         let down = matches!(result, Err(e) if e.is_unavailable());
         if self.open.swap(down, Ordering::SeqCst) != down {
             if down {
@@ -173,8 +173,21 @@ impl Breaker {
                 tracing::info!("database reachable again");
             }
         }
-        if admission == Admission::Probe {
-            self.probing.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A call let through the breaker. Dropping a probe's ticket lets the next probe out, however
+/// the call ended (an answer, a panic, or a blocking pool that never ran it), so the
+/// circuit cannot stay open for want of a probe.
+struct Ticket {
+    breaker: Arc<Breaker>,
+    admission: Admission,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.admission == Admission::Probe {
+            self.breaker.probing.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -252,8 +265,13 @@ impl AppState {
         // The whole wait (queue for a blocking thread, then for a connection) is bounded by
         // the pool timeout, not only the second part.
         let deadline = Instant::now() + self.pool.connection_timeout();
-        let (pool, breaker) = (self.pool.clone(), Arc::clone(&self.breaker));
+        let pool = self.pool.clone();
+        let ticket = Ticket {
+            breaker: Arc::clone(&self.breaker),
+            admission,
+        };
         web::block(move || {
+            let breaker = &ticket.breaker;
             let left = deadline.saturating_duration_since(Instant::now());
             // A call admitted while the circuit was closed stops waiting as soon as another
             // finds the database down.
@@ -269,7 +287,8 @@ impl AppState {
             } else {
                 users_db::with_conn_within(&pool, left, opened, f)
             };
-            breaker.record(admission, &result);
+            breaker.record(&result);
+            drop(ticket);
             result
         })
         .await
@@ -312,20 +331,45 @@ mod tests {
 
     #[test]
     fn the_breaker_opens_on_unavailable_and_lets_one_probe_through() {
-        let b = Breaker::default();
+        let b = Arc::new(Breaker::default());
+        let ticket = |admission| Ticket {
+            breaker: Arc::clone(&b),
+            admission,
+        };
         assert_eq!(b.admit(), Some(Admission::Closed));
-        b.record(Admission::Closed, &down());
+        b.record(&down());
         // Open: one probe at a time, every other call fails fast.
-        assert_eq!(b.admit(), Some(Admission::Probe));
+        let probe = ticket(b.admit().unwrap());
+        assert_eq!(probe.admission, Admission::Probe);
         assert_eq!(b.admit(), None);
         assert_eq!(b.admit(), None);
         // The probe finds it still down: still open, the next call probes again.
-        b.record(Admission::Probe, &down());
-        assert_eq!(b.admit(), Some(Admission::Probe));
+        b.record(&down());
+        drop(probe);
+        let probe = ticket(b.admit().unwrap());
+        assert_eq!(probe.admission, Admission::Probe);
         // The probe reaches it: closed for everybody.
-        b.record(Admission::Probe, &Ok(()));
+        b.record(&Ok(()));
+        drop(probe);
         assert_eq!(b.admit(), Some(Admission::Closed));
         assert_eq!(b.admit(), Some(Admission::Closed));
+    }
+
+    #[test]
+    fn a_probe_that_never_answers_still_lets_the_next_one_out() {
+        let b = Arc::new(Breaker::default());
+        b.record(&down());
+        let probe = Ticket {
+            breaker: Arc::clone(&b),
+            admission: b.admit().unwrap(),
+        };
+        // Its call panicked, or the blocking pool dropped it: no record, only the drop.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _probe = probe;
+            panic!("the probe's database work panicked");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(b.admit(), Some(Admission::Probe));
     }
 
     #[test]
@@ -365,7 +409,7 @@ mod tests {
         let dup: Result<(), DbError> = Err(DbError::Duplicate {
             field: users_db::UniqueField::Email,
         });
-        b.record(Admission::Closed, &dup);
+        b.record(&dup);
         assert_eq!(b.admit(), Some(Admission::Closed));
     }
 }
