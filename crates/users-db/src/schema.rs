@@ -29,6 +29,9 @@ diesel::table! {
         username_folded -> Text,
         /// `email` case-folded the same way.
         email_folded -> Text,
+        /// When the address was verified; `NULL` for an account that has not verified it
+        /// (accounts from before Part C's migration count as verified).
+        email_verified_at -> Nullable<Timestamp>,
     }
 }
 
@@ -70,5 +73,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The transactional mail outbox: written in the transaction that makes the token a
+    /// mail carries, delivered by the service's delivery task.
+    mail_outbox (id) {
+        /// Primary key, increasing.
+        id -> BigInt,
+        /// The account the mail is for (`NULL` once it is deleted).
+        user_id -> Nullable<Integer>,
+        /// What the mail is for (`verify`, `change`, `notice`, `reset`).
+        #[max_length = 32]
+        purpose -> Varchar,
+        /// The `To` address.
+        #[max_length = 255]
+        recipient -> Varchar,
+        /// The `Subject`.
+        #[max_length = 255]
+        subject -> Varchar,
+        /// The plain-text body (holds the link); erased once delivered or given up.
+        body -> Nullable<Text>,
+        /// Written at, UTC.
+        created_at -> Timestamp,
+        /// Delivery attempts made.
+        attempts -> Integer,
+        /// Not to be tried before this time, UTC.
+        next_attempt_at -> Timestamp,
+        /// A delivery task holds the row until this time, UTC.
+        claimed_until -> Nullable<Timestamp>,
+        /// Delivered at, UTC.
+        sent_at -> Nullable<Timestamp>,
+        /// Given up at, UTC.
+        failed_at -> Nullable<Timestamp>,
+        /// The last delivery error (the SMTP reply or the connection error), no secrets.
+        #[max_length = 255]
+        last_error -> Nullable<Varchar>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_failures);
+diesel::joinable!(mail_outbox -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_failures, mail_outbox);

@@ -36,6 +36,8 @@ pub struct UserRow {
     pub admin: bool,
     /// Creation time, UTC.
     pub created_at: NaiveDateTime,
+    /// Verification time, UTC.
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 impl fmt::Debug for UserRow {
@@ -48,6 +50,7 @@ impl fmt::Debug for UserRow {
             .field("active", &self.active)
             .field("admin", &self.admin)
             .field("created_at", &self.created_at)
+            .field("email_verified_at", &self.email_verified_at)
             .finish()
     }
 }
@@ -62,6 +65,7 @@ impl From<UserRow> for User {
             active: row.active,
             admin: row.admin,
             created_at: row.created_at,
+            email_verified_at: row.email_verified_at,
         }
     }
 }
@@ -571,6 +575,7 @@ pub fn import(conn: &mut DbConnection, user: &User) -> Result<ImportOutcome, DbE
             users::active.eq(user.active),
             users::admin.eq(user.admin),
             users::created_at.eq(user.created_at),
+            users::email_verified_at.eq(user.email_verified_at),
         ))
         .execute(conn);
     match result.map_err(DbError::from) {
@@ -684,6 +689,7 @@ mod tests {
             active: true,
             admin: false,
             created_at: NaiveDateTime::default(),
+            email_verified_at: None,
         };
         assert!(!format!("{row:?}").contains("secret"));
     }

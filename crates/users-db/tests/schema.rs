@@ -270,6 +270,11 @@ fn sqlite_users_table_matches_the_contract() {
             // Beyond the contract's columns: prefix search, folded by users-db.
             col("username_folded", "TEXT", Some("''"), 0),
             col("email_folded", "TEXT", Some("''"), 0),
+            // Part C: NULL until the address is verified.
+            SqliteColumn {
+                notnull: 0,
+                ..col("email_verified_at", "TIMESTAMP", None, 0)
+            },
         ]
     );
     let table_sql = objects
@@ -347,6 +352,16 @@ fn postgres_users_table_matches_the_contract() {
             // Beyond the contract's columns: prefix search, folded by users-db.
             col("username_folded", "text", None, Some("''::text")),
             col("email_folded", "text", None, Some("''::text")),
+            // Part C: NULL until the address is verified.
+            PgColumn {
+                nullable: true,
+                ..col(
+                    "email_verified_at",
+                    "timestamp without time zone",
+                    None,
+                    None
+                )
+            },
         ]
     );
     let index = |name: &str| {

@@ -131,6 +131,7 @@ fn an_import_into_a_deleted_users_id_does_not_inherit_their_sessions() {
                 .unwrap()
                 .and_hms_opt(19, 25, 48)
                 .unwrap(),
+            email_verified_at: None,
         };
         assert_eq!(
             users::import(&mut conn, &imported).unwrap(),

@@ -774,6 +774,7 @@ fn import_folds_emails_as_login_does() {
             active: true,
             admin: false,
             created_at: at(1, id as u32),
+            email_verified_at: None,
         };
         let emile = source(10, "Émile", "ÉMILE@Example.com");
         let twin = source(11, "emile2", "émile@example.com");

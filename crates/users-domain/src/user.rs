@@ -25,6 +25,8 @@ pub struct User {
     pub admin: bool,
     /// UTC, without zone.
     pub created_at: NaiveDateTime,
+    /// When the address was verified (UTC); `None` while it is not.
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 /// A user to insert: every field already valid.

@@ -308,6 +308,7 @@ mod tests {
             active: true,
             admin: false,
             created_at: users_domain::now_utc(),
+            email_verified_at: None,
         };
         let cursor = decode_cursor(&encode_cursor(&user)).unwrap();
         assert_eq!(cursor, PageCursor::from(&user));
