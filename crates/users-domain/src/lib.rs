@@ -3,6 +3,7 @@
 mod claims;
 mod password;
 mod session;
+pub mod totp;
 mod user;
 mod value;
 
