@@ -17,7 +17,7 @@ use actix_web::{App, Error, HttpResponse, guard, web};
 use crate::config::CorsOrigins;
 use crate::error::{ApiError, ErrorChain};
 use crate::metrics;
-use crate::routes::{auth, ops, users};
+use crate::routes::{auth, mfa, ops, users};
 use crate::state::AppState;
 
 /// The response header carrying the request id.
@@ -78,6 +78,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/auth/register").route(web::post().to(auth::register)))
         .service(resource("/auth/login").route(web::post().to(auth::login)))
+        .service(resource("/auth/login/mfa").route(web::post().to(mfa::login_second_step)))
+        .service(
+            resource("/auth/mfa/totp")
+                .route(web::post().to(mfa::enrol))
+                .route(web::delete().to(mfa::disable)),
+        )
+        .service(resource("/auth/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
+        .service(resource("/users/{id}/mfa").route(web::delete().to(mfa::admin_disable)))
         .service(resource("/auth/logout").route(read().to(auth::logout)))
         .service(resource("/auth/logout/all").route(web::post().to(auth::logout_all)))
         .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))

@@ -136,6 +136,68 @@ pub struct TokenResponse {
     pub refresh_token: String,
 }
 
+/// `POST /auth/login` for a user with a second factor: the first step only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequiredResponse {
+    /// `"success"`.
+    pub status: Success,
+    /// `"Second factor required."`.
+    pub message: String,
+    /// Opaque, for `POST /auth/login/mfa`: valid for 300 s, single use, at most 5 wrong codes.
+    pub mfa_token: String,
+}
+
+/// What `POST /auth/login` answers: tokens, or the second step's `mfa_token`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    /// Logged in.
+    Tokens(TokenResponse),
+    /// The password was right; a second factor is required.
+    SecondFactor(MfaRequiredResponse),
+}
+
+/// A pending TOTP enrolment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrolment {
+    /// The shared secret, RFC 4648 base32 without padding.
+    pub secret: String,
+    /// The `otpauth://totp/...` URI for an authenticator app (as a QR code, say).
+    pub otpauth_uri: String,
+}
+
+/// `POST /auth/mfa/totp`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrolmentResponse {
+    /// `"success"`.
+    pub status: Success,
+    /// The enrolment to confirm.
+    pub data: TotpEnrolment,
+}
+
+/// The recovery codes of a newly enabled factor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryCodes {
+    /// Ten single-use codes; shown once, stored only as hashes.
+    pub recovery_codes: Vec<String>,
+}
+
+/// `POST /auth/mfa/totp/confirm`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnabledResponse {
+    /// `"success"`.
+    pub status: Success,
+    /// `"Two-factor authentication enabled."`.
+    pub message: String,
+    /// The recovery codes.
+    pub data: RecoveryCodes,
+}
+
 /// One user in the list.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -350,6 +412,54 @@ pub struct PasswordChangeRequest {
     pub new_password: Text,
 }
 
+/// `POST /auth/mfa/totp`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasswordConfirmRequest {
+    /// The caller's password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub password: Text,
+}
+
+/// `POST /auth/mfa/totp/confirm`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TotpCodeRequest {
+    /// The current six-digit code of the authenticator.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, example = "287082")]
+    pub code: Text,
+}
+
+/// `DELETE /auth/mfa/totp`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TotpDisableRequest {
+    /// The caller's password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub password: Text,
+    /// A current code or an unused recovery code.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub code: Text,
+}
+
+/// `POST /auth/login/mfa`: the `mfa_token` with a code or a recovery code.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MfaLoginRequest {
+    /// From `POST /auth/login`.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub mfa_token: Text,
+    /// The current six-digit code (or give `recovery_code`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub code: Text,
+    /// An unused recovery code (or give `code`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub recovery_code: Text,
+}
+
 /// `PATCH /users/{id}`: at least one of the fields.
 ///
 /// `minProperties: 1` is set by `openapi::Fixups`: utoipa-gen 5.5 writes `min_properties` as
@@ -507,6 +617,7 @@ data_response!(
     UserResponse(PublicUser),
     StatusResponse(StatusUser),
     AdminUserResponse(AdminUser),
+    TotpEnrolmentResponse(TotpEnrolment),
 );
 
 // ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, ops, users};
+use crate::routes::{auth, mfa, ops, users};
 
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearerAuth";
@@ -56,12 +56,18 @@ pub const BEARER: &str = "bearerAuth";
         auth::refresh,
         auth::change_password,
         auth::status,
+        mfa::login_second_step,
+        mfa::enrol,
+        mfa::confirm,
+        mfa::disable,
+        mfa::admin_disable,
     ),
     modifiers(&BearerAuth, &Fixups),
     tags(
         (name = "ops", description = "Liveness, readiness, metrics, keys and this documentation."),
         (name = "users", description = "The user list, lookups, and admin management."),
         (name = "auth", description = "Registration, login, sessions, refresh tokens, passwords."),
+        (name = "mfa", description = "The second factor: TOTP enrolment, confirmation and removal."),
     )
 )]
 pub struct ApiDoc;

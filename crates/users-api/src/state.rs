@@ -31,6 +31,8 @@ pub struct AppState {
     pub hasher: Arc<PasswordHasher>,
     /// Prometheus series.
     pub metrics: Arc<Metrics>,
+    /// The second factor's keys (derived from `SECRET_KEY`).
+    pub mfa: Arc<crate::routes::mfa::MfaKeys>,
     /// Requests being handled right now (the request log middleware keeps it), so that a
     /// shutdown can wait for them.
     pub in_flight: Arc<AtomicUsize>,
@@ -217,6 +219,7 @@ impl AppState {
         tokens.self_test().map_err(StateError::SelfTest)?;
         let hasher = PasswordHasher::new(config.hash_cost)?;
         let refresh = RefreshTokens::new(&config.secret_key);
+        let mfa = Arc::new(crate::routes::mfa::MfaKeys::new(config.secret_key.expose()));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let hasher = Arc::new(hasher);
         let hash_pool = Arc::new(HashPool::new(cores, Arc::clone(&hasher))?);
@@ -227,6 +230,7 @@ impl AppState {
             refresh: Arc::new(refresh),
             hasher,
             metrics: Arc::new(Metrics::new()),
+            mfa,
             in_flight: Arc::default(),
             hash_pool,
             breaker: Arc::default(),

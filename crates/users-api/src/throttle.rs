@@ -206,6 +206,14 @@ impl Attempt {
     }
 }
 
+impl Attempt {
+    /// The password was right but a second factor follows: this attempt no longer counts,
+    /// and the account's earlier failures stay until the login completes.
+    pub fn withdrawn(&self, conn: &mut users_db::DbConnection) -> Result<(), users_db::DbError> {
+        throttle::withdrawn(conn, &self.taken)
+    }
+}
+
 impl Throttled {
     /// 429 with `Retry-After`, counted in the metrics.
     pub fn into_error(self, state: &AppState) -> ApiError {

@@ -110,6 +110,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A user's TOTP factor: pending (`enabled_at` NULL) or enabled.
+    mfa_totp (user_id) {
+        /// The user.
+        user_id -> Integer,
+        /// The secret, sealed with a key derived from `SECRET_KEY` (never plain).
+        secret_sealed -> Text,
+        /// Enrolment started at, UTC.
+        created_at -> Timestamp,
+        /// Confirmed at, UTC; `NULL` while pending.
+        enabled_at -> Nullable<Timestamp>,
+        /// The step of the last accepted code (replay protection).
+        last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Recovery codes, as keyed hashes; single use.
+    mfa_recovery_codes (id) {
+        /// Primary key.
+        id -> Integer,
+        /// The user.
+        user_id -> Integer,
+        /// Hex HMAC-SHA256 of the normalised code.
+        #[max_length = 64]
+        code_hash -> Varchar,
+        /// Used at, UTC.
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The `mfa_token`s of two-step logins, as SHA-256 hashes.
+    mfa_login_tokens (token_hash) {
+        /// Hex SHA-256 of the token.
+        #[max_length = 64]
+        token_hash -> Varchar,
+        /// The user whose password was right.
+        user_id -> Integer,
+        /// Made at, UTC.
+        created_at -> Timestamp,
+        /// Refused from this time, UTC.
+        expires_at -> Timestamp,
+        /// Wrong codes presented with it.
+        wrong_codes -> Integer,
+        /// Spent by a completed login, UTC.
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(mfa_totp -> users (user_id));
+diesel::joinable!(mfa_recovery_codes -> users (user_id));
+diesel::joinable!(mfa_login_tokens -> users (user_id));
 diesel::joinable!(mail_outbox -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_failures, mail_outbox);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    login_failures,
+    mail_outbox,
+    mfa_totp,
+    mfa_recovery_codes,
+    mfa_login_tokens,
+);

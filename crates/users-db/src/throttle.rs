@@ -81,6 +81,7 @@ pub enum Take {
 /// An attempt taken by [`take`]: the row it holds for the address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {
+    account_row: i32,
     address_row: i32,
 }
 
@@ -127,9 +128,12 @@ pub fn take(
         }
         forget_before(conn, Scope::Account, &account, limits.since)?;
         forget_before(conn, Scope::Address, &address, limits.since)?;
-        insert(conn, Scope::Account, &account, now)?;
+        let account_row = insert(conn, Scope::Account, &account, now)?;
         let address_row = insert(conn, Scope::Address, &address, now)?;
-        Ok(Take::Taken(Taken { address_row }))
+        Ok(Take::Taken(Taken {
+            account_row,
+            address_row,
+        }))
     })
 }
 
@@ -138,6 +142,18 @@ pub fn take(
 pub fn succeeded(conn: &mut DbConnection, account: &str, attempt: &Taken) -> Result<(), DbError> {
     clear(conn, Scope::Account, account)?;
     diesel::delete(login_failures::table.find(attempt.address_row)).execute(conn)?;
+    Ok(())
+}
+
+/// The attempt was a right password that is not yet a login (a second factor follows): it
+/// no longer counts against the account or the address, but the account's earlier failures
+/// stay until the login completes.
+pub fn withdrawn(conn: &mut DbConnection, attempt: &Taken) -> Result<(), DbError> {
+    diesel::delete(
+        login_failures::table
+            .filter(login_failures::id.eq_any([attempt.account_row, attempt.address_row])),
+    )
+    .execute(conn)?;
     Ok(())
 }
 

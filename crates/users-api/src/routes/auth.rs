@@ -6,13 +6,14 @@ use users_db::DbError;
 use users_domain::{Email, NewUser, Password, Signup};
 
 use crate::bodies::{
-    BodyErrors, DatabaseErrors, ErrorResponse, LoginRequest, MessageResponse,
-    PasswordChangeRequest, ProtectedErrors, RefreshRequest, RegisterRequest, Reply, StatusResponse,
-    StatusUser, ThrottleErrors, TokenResponse,
+    BodyErrors, DatabaseErrors, ErrorResponse, LoginRequest, LoginResponse, MessageResponse,
+    MfaRequiredResponse, PasswordChangeRequest, ProtectedErrors, RefreshRequest, RegisterRequest,
+    Reply, StatusResponse, StatusUser, ThrottleErrors, TokenResponse,
 };
 use crate::error::{ApiError, ErrorChain, Word, msg};
 
 use crate::extract::{AuthUser, Body};
+use crate::routes::mfa;
 use crate::sessions;
 use crate::state::AppState;
 use crate::throttle;
@@ -117,8 +118,11 @@ pub(crate) async fn hash_signup(state: &AppState, signup: Signup) -> Result<NewU
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in, with a new session.", body = TokenResponse,
-            example = json!({"status": "success", "message": "Successfully logged in.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
+        (status = 200, description = "Logged in, with a new session; or, for a user with a second factor, the `mfa_token` for `POST /auth/login/mfa`.", body = LoginResponse,
+            examples(
+                ("Logged in" = (value = json!({"status": "success", "message": "Successfully logged in.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."}))),
+                ("Second factor required" = (value = json!({"status": "success", "message": "Second factor required.", "mfa_token": "Zk9x..."})))
+            )),
         (status = 400, description = "The body is empty, not JSON, not an object, or `email` or `password` is missing or empty.", body = ErrorResponse,
             example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
         (status = 404, description = "Unknown email or wrong password (the same answer for both).",
@@ -134,7 +138,7 @@ pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: Body<LoginRequest>,
-) -> Result<Reply<TokenResponse>, ApiError> {
+) -> Result<Reply<LoginResponse>, ApiError> {
     let body = body.into_inner(Word::Error)?;
     let (Some(email), Some(password)) = (body.email.get(), body.password.get()) else {
         return Err(ApiError::invalid_payload(Word::Error));
@@ -144,8 +148,9 @@ pub async fn login(
     let address = throttle::client_address(&req, &state.config.trusted_proxies);
     let email = Email::parse(email).ok();
     let cfg = state.config.throttle;
-    // First hop: the attempt is taken (or refused) atomically, and the user read.
-    let (attempt, user) = state
+    // First hop: the attempt is taken (or refused) atomically, and the user read, with
+    // whether they have a second factor.
+    let (attempt, user, second_factor) = state
         .db(move |conn| {
             Ok(match throttle::take(conn, cfg, &account, &address)? {
                 Ok(attempt) => {
@@ -153,7 +158,11 @@ pub async fn login(
                         Some(email) => users_db::users::find_by_email(conn, email)?,
                         None => None,
                     };
-                    Ok((attempt, user))
+                    let second_factor = match &user {
+                        Some(user) => users_db::mfa::is_enabled(conn, user.id)?,
+                        None => false,
+                    };
+                    Ok((attempt, user, second_factor))
                 }
                 Err(throttled) => Err(throttled),
             })
@@ -191,6 +200,29 @@ pub async fn login(
         }
         None => None,
     };
+    if second_factor {
+        // Second hop: the attempt no longer counts (the account's count is cleared only by
+        // the completed login), an upgraded hash is stored, and the `mfa_token` made.
+        let token = mfa::new_mfa_token()?;
+        let (id, stored_token) = (user.id, token.clone());
+        state
+            .db(move |conn| {
+                users_db::write_transaction(conn, |conn| {
+                    if let Some(hash) = &rehash {
+                        users_db::users::set_password_hash(conn, id, hash)?;
+                    }
+                    mfa::start_second_step(conn, &attempt, id, &stored_token)
+                })
+            })
+            .await?;
+        return Ok(Reply::ok(LoginResponse::SecondFactor(
+            MfaRequiredResponse {
+                status: crate::bodies::Success::Success,
+                message: mfa::SECOND_FACTOR_REQUIRED.to_owned(),
+                mfa_token: token,
+            },
+        )));
+    }
     // Second hop: the success settles the attempt, stores an upgraded hash, opens the session.
     let session = sessions::NewSession::new(&state);
     let (id, pending, upgraded) = (user.id, session.clone(), rehash.is_some());
@@ -210,10 +242,10 @@ pub async fn login(
         tracing::info!(user_id = %id, "password hash upgraded to the current cost");
     }
     let tokens = session.tokens(&state, user.id)?;
-    Ok(Reply::ok(TokenResponse::new(
+    Ok(Reply::ok(LoginResponse::Tokens(TokenResponse::new(
         "Successfully logged in.",
         tokens,
-    )))
+    ))))
 }
 
 fn logged_out() -> Reply<MessageResponse> {

@@ -1,6 +1,7 @@
 //! Route handlers, one module per area of the contract.
 
 pub mod auth;
+pub mod mfa;
 pub mod ops;
 pub mod users;
 

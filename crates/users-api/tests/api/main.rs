@@ -13,6 +13,7 @@ mod helpers;
 mod import;
 mod maintenance;
 mod metrics_keys;
+mod mfa;
 
 mod admin;
 

@@ -1,0 +1,3 @@
+DROP TABLE mfa_login_tokens;
+DROP TABLE mfa_recovery_codes;
+DROP TABLE mfa_totp;
