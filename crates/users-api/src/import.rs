@@ -1,7 +1,7 @@
 //! `users-api import-flask --from <database url>`: copies users (ids, password hashes,
 //! flags, dates) from the Flask service's database, idempotently.
 
-use users_db::users::{ImportOutcome, ListQuery, PageCursor};
+use users_db::users::{ImportOutcome, PageCursor};
 use users_db::{DbConnection, DbError};
 
 /// What an import did.
@@ -37,14 +37,8 @@ pub fn import_users(
     let mut report = ImportReport::default();
     let mut after: Option<PageCursor> = None;
     loop {
-        let page = users_db::users::list(
-            source,
-            &ListQuery {
-                limit: users_db::users::MAX_LIST_LIMIT,
-                after,
-                prefix: None,
-            },
-        )?;
+        let page =
+            users_db::users::list_contract_columns(source, after, users_db::users::MAX_LIST_LIMIT)?;
         let Some(last) = page.last() else {
             break;
         };

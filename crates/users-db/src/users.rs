@@ -391,6 +391,50 @@ fn page(
     Ok(rows.into_iter().map(User::from).collect())
 }
 
+/// A newest-first page of a database with only the Flask service's `users` columns (the
+/// source of `import-flask`): no column of ours is read. Its users existed before Part C,
+/// so they count as verified (`email_verified_at` is their `created_at`).
+pub fn list_contract_columns(
+    conn: &mut DbConnection,
+    after: Option<PageCursor>,
+    limit: i64,
+) -> Result<Vec<User>, DbError> {
+    let mut q = users::table
+        .select((
+            users::id,
+            users::username,
+            users::email,
+            users::password,
+            users::active,
+            users::admin,
+            users::created_at,
+        ))
+        .order((users::created_at.desc(), users::id.desc()))
+        .limit(limit.clamp(1, MAX_LIST_LIMIT))
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(before(after));
+    }
+    let rows: Vec<(i32, String, String, String, bool, bool, NaiveDateTime)> = q.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, username, email, password_hash, active, admin, created_at)| {
+                User::from(UserRow {
+                    id,
+                    username,
+                    email,
+                    password_hash,
+                    active,
+                    admin,
+                    created_at,
+                    email_verified_at: Some(created_at),
+                })
+            },
+        )
+        .collect())
+}
+
 /// How many of the newest rows a SQLite prefix search reads before it turns to the folded
 /// columns' indexes.
 const RECENT_ROWS: i64 = 2000;

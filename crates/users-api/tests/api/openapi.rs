@@ -37,6 +37,10 @@ const ROUTES: &[(&str, &[(&str, bool)])] = &[
     ("/auth/refresh", &[("post", false)]),
     ("/auth/password", &[("put", true)]),
     ("/auth/status", &[("get", true)]),
+    ("/auth/login/mfa", &[("post", false)]),
+    ("/auth/mfa/totp", &[("post", true), ("delete", true)]),
+    ("/auth/mfa/totp/confirm", &[("post", true)]),
+    ("/users/{id}/mfa", &[("delete", true)]),
 ];
 
 const HTTP_METHODS: &[&str] = &[
@@ -428,6 +432,9 @@ fn reads_as(name: &str, value: &Value) -> bool {
         "ErrorResponse" => serde_json::from_value::<ErrorResponse>(v).is_ok(),
         "MessageResponse" => serde_json::from_value::<MessageResponse>(v).is_ok(),
         "TokenResponse" => serde_json::from_value::<TokenResponse>(v).is_ok(),
+        "LoginResponse" => serde_json::from_value::<LoginResponse>(v).is_ok(),
+        "TotpEnrolmentResponse" => serde_json::from_value::<TotpEnrolmentResponse>(v).is_ok(),
+        "TotpEnabledResponse" => serde_json::from_value::<TotpEnabledResponse>(v).is_ok(),
         "UserListResponse" => serde_json::from_value::<UserListResponse>(v).is_ok(),
         "UserResponse" => serde_json::from_value::<UserResponse>(v).is_ok(),
         "StatusResponse" => serde_json::from_value::<StatusResponse>(v).is_ok(),
