@@ -60,6 +60,8 @@ pub struct Report {
     pub login_failures: usize,
     /// Users whose folded search columns were filled in.
     pub folded: usize,
+    /// Expired `mfa_token`s deleted.
+    pub mfa_tokens: usize,
 }
 
 /// The running task: dropping it stops the thread (and waits for a run in progress).
@@ -102,6 +104,7 @@ pub fn spawn_with(pool: DbPool, settings: Settings) -> Maintenance {
                         sessions = report.sessions,
                         login_failures = report.login_failures,
                         folded = report.folded,
+                        mfa_tokens = report.mfa_tokens,
                         "maintenance: purged"
                     ),
                     Ok(Err(e)) => {
@@ -141,6 +144,11 @@ pub fn run_once(pool: &DbPool, settings: &Settings, now: NaiveDateTime) -> Resul
     report.login_failures = batches(settings, || {
         users_db::with_conn(pool, |conn| {
             users_db::purge::login_failures(conn, forget_before, settings.batch)
+        })
+    })?;
+    report.mfa_tokens = batches(settings, || {
+        users_db::with_conn(pool, |conn| {
+            users_db::mfa::purge_login_tokens(conn, now, settings.batch)
         })
     })?;
     report.folded = users_db::with_conn(pool, users_db::users::backfill_folded)?;

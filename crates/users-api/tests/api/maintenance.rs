@@ -55,6 +55,11 @@ fn a_run_purges_with_the_configured_retention() {
         let past_window = now - settings.failure_window - TimeDelta::minutes(1);
         throttle::record(&mut conn, Scope::Account, "a@x.io", past_window, long_ago).unwrap();
         throttle::record(&mut conn, Scope::Account, "a@x.io", now, long_ago).unwrap();
+        let mfa_token = |conn: &mut DbConnection, hash: &str, expires| {
+            users_db::mfa::create_login_token(conn, user.id, hash, now - day, expires).unwrap();
+        };
+        mfa_token(&mut conn, "expired", now - TimeDelta::seconds(1));
+        mfa_token(&mut conn, "valid", now + TimeDelta::minutes(5));
 
         let report = maintenance::run_once(t.db.pool(), &settings, now).unwrap();
         assert_eq!(
@@ -62,8 +67,14 @@ fn a_run_purges_with_the_configured_retention() {
             Report {
                 sessions: 2,
                 login_failures: 1,
-                folded: 0
+                folded: 0,
+                mfa_tokens: 1,
             },
+            "{b}"
+        );
+        assert_eq!(
+            users_db::mfa::login_token_user(&mut conn, "valid", now).unwrap(),
+            Some(user.id),
             "{b}"
         );
         assert_eq!(session_ids(&mut conn), ["live", "revoked-new"], "{b}");
