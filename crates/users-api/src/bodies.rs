@@ -198,6 +198,42 @@ pub struct TotpEnabledResponse {
     pub data: RecoveryCodes,
 }
 
+/// One revocation of the feed: a session (`sid`) or a user (`user_id`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationEvent {
+    /// Increasing; resume after the last one seen.
+    pub seq: i64,
+    /// The revoked session: refuse tokens with this `sid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The deactivated or deleted user: refuse every token with this `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i32>,
+    /// Unix time after which no access token this event revokes can still be valid.
+    pub exp: i64,
+}
+
+/// A page of the revocation feed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationPage {
+    /// In `seq` order, at most 1,000.
+    pub events: Vec<RevocationEvent>,
+    /// The `after` of the next call.
+    pub next: i64,
+}
+
+/// `GET /auth/revocations`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationFeedResponse {
+    /// `"success"`.
+    pub status: Success,
+    /// The page.
+    pub data: RevocationPage,
+}
+
 /// One user in the list.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -510,6 +546,19 @@ pub struct UserUpdateRequest {
     pub email: Option<String>,
 }
 
+/// The feed's query, read as text so that any bad value is the contract's 400.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// Events after this `seq` (the `next` of the previous answer); omitted: from the
+    /// oldest event kept.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub after: Option<String>,
+    /// Seconds (0 to 30, default 0) to wait for an event when none is newer than `after`.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 30)]
+    pub wait: Option<String>,
+}
+
 /// The query of `GET /users`. Unknown parameters are ignored.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -618,6 +667,7 @@ data_response!(
     StatusResponse(StatusUser),
     AdminUserResponse(AdminUser),
     TotpEnrolmentResponse(TotpEnrolment),
+    RevocationFeedResponse(RevocationPage),
 );
 
 // ---------------------------------------------------------------------------------------

@@ -153,6 +153,9 @@ pub struct Config {
     pub accept_legacy_tokens: bool,
     /// `REFRESH_TOKEN_EXPIRATION_DAYS`: a session ends at this age.
     pub refresh_expiration_days: u32,
+    /// `REVOCATION_FEED_TOKEN`: the bearer token of `GET /auth/revocations`; unset, the
+    /// route answers 404.
+    pub revocation_feed_token: Option<String>,
     /// `REFRESH_REUSE_GRACE_SECONDS`: how long the immediate predecessor of a refresh token
     /// still yields the same successor.
     pub refresh_reuse_grace_secs: u32,
@@ -430,6 +433,9 @@ macro_rules! store {
 const fn int(min: u64, max: u64) -> Kind {
     Kind::Int { min, max }
 }
+
+/// Shortest `REVOCATION_FEED_TOKEN`.
+pub const MIN_FEED_TOKEN_BYTES: usize = 32;
 
 /// Every setting, in the order `users-api config` prints them.
 pub static SETTINGS: &[Setting] = &[
@@ -730,6 +736,26 @@ pub static SETTINGS: &[Setting] = &[
         |c| c.refresh_expiration_days.to_string(),
     ),
     Setting::new(
+        "REVOCATION_FEED_TOKEN",
+        Kind::Text("text of at least 32 bytes"),
+        Defaults::all(""),
+        "bearer token of `GET /auth/revocations` (the revocation feed); unset: the route is 404",
+        |c, v| {
+            c.revocation_feed_token = match v.text() {
+                Some(t) if t.len() < MIN_FEED_TOKEN_BYTES => {
+                    return Err(format!("must be at least {MIN_FEED_TOKEN_BYTES} bytes"));
+                }
+                t => t,
+            };
+            Ok(())
+        },
+        |c| match &c.revocation_feed_token {
+            Some(t) => format!("<redacted, {} bytes>", t.len()),
+            None => String::new(),
+        },
+    )
+    .secret(),
+    Setting::new(
         "REFRESH_REUSE_GRACE_SECONDS",
         int(0, 3600),
         Defaults::all("10"),
@@ -875,6 +901,7 @@ impl Config {
             db_pool_timeout_secs: 1,
             accept_legacy_tokens: true,
             refresh_expiration_days: 0,
+            revocation_feed_token: None,
             refresh_reuse_grace_secs: 0,
             request_timeout_secs: 1,
             throttle: ThrottleConfig {
@@ -1406,11 +1433,26 @@ mod tests {
         ])
         .unwrap();
         assert!(!c.render().contains("hunter3"));
+        let feed = "feed-token-that-is-long-enough-0123456789";
+        let c = config(&[("APP_ENV", "testing"), ("REVOCATION_FEED_TOKEN", feed)]).unwrap();
+        assert!(!c.render().contains(feed));
+        assert!(
+            c.render()
+                .contains("REVOCATION_FEED_TOKEN=<redacted, 41 bytes>")
+        );
         let secrets: Vec<&str> = SETTINGS
             .iter()
             .filter(|s| s.secret)
             .map(|s| s.name)
             .collect();
-        assert_eq!(secrets, ["DATABASE_URL", "DATABASE_TEST_URL", "SECRET_KEY"]);
+        assert_eq!(
+            secrets,
+            [
+                "DATABASE_URL",
+                "DATABASE_TEST_URL",
+                "SECRET_KEY",
+                "REVOCATION_FEED_TOKEN"
+            ]
+        );
     }
 }

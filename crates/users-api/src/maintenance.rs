@@ -62,6 +62,8 @@ pub struct Report {
     pub folded: usize,
     /// Expired `mfa_token`s deleted.
     pub mfa_tokens: usize,
+    /// Revocation events past their `exp` deleted.
+    pub revocation_events: usize,
 }
 
 /// The running task: dropping it stops the thread (and waits for a run in progress).
@@ -105,6 +107,7 @@ pub fn spawn_with(pool: DbPool, settings: Settings) -> Maintenance {
                         login_failures = report.login_failures,
                         folded = report.folded,
                         mfa_tokens = report.mfa_tokens,
+                        revocation_events = report.revocation_events,
                         "maintenance: purged"
                     ),
                     Ok(Err(e)) => {
@@ -149,6 +152,14 @@ pub fn run_once(pool: &DbPool, settings: &Settings, now: NaiveDateTime) -> Resul
     report.mfa_tokens = batches(settings, || {
         users_db::with_conn(pool, |conn| {
             users_db::mfa::purge_login_tokens(conn, now, settings.batch)
+        })
+    })?;
+    // An event matters until every token it revokes has expired: a token lifetime (the
+    // revoked-session retention) and a second after it was written.
+    let events_before = revoked_before - TimeDelta::seconds(1);
+    report.revocation_events = batches(settings, || {
+        users_db::with_conn(pool, |conn| {
+            users_db::revocations::purge(conn, events_before, settings.batch)
         })
     })?;
     report.folded = users_db::with_conn(pool, users_db::users::backfill_folded)?;

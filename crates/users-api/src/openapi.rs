@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, mfa, ops, users};
+use crate::routes::{auth, mfa, ops, revocations, users};
 
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearerAuth";
@@ -61,6 +61,7 @@ pub const BEARER: &str = "bearerAuth";
         mfa::confirm,
         mfa::disable,
         mfa::admin_disable,
+        revocations::feed,
     ),
     modifiers(&BearerAuth, &Fixups),
     tags(
@@ -87,6 +88,15 @@ impl Modify for BearerAuth {
                     .description(Some(
                         "An access token from `/auth/login`, `/auth/register` or `/auth/refresh`.",
                     ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "feedToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The `REVOCATION_FEED_TOKEN` setting."))
                     .build(),
             ),
         );

@@ -5,6 +5,7 @@ mod error;
 pub mod mfa;
 mod migrations;
 pub mod purge;
+pub mod revocations;
 pub mod schema;
 pub mod sessions;
 #[cfg(feature = "test-support")]

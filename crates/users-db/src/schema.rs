@@ -160,6 +160,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Revocations, in commit order (written by triggers): a session (`sid`) or a user
+    /// (`user_id`, deactivated or deleted).
+    revocation_events (seq) {
+        /// Increasing; an event is visible only once every lower one is.
+        seq -> BigInt,
+        /// The revoked session.
+        #[max_length = 64]
+        sid -> Nullable<Varchar>,
+        /// The deactivated or deleted user.
+        user_id -> Nullable<Integer>,
+        /// Written at, UTC.
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(mfa_totp -> users (user_id));
 diesel::joinable!(mfa_recovery_codes -> users (user_id));
@@ -173,4 +189,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_totp,
     mfa_recovery_codes,
     mfa_login_tokens,
+    revocation_events,
 );

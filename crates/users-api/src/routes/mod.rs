@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod mfa;
 pub mod ops;
+pub mod revocations;
 pub mod users;
 
 use actix_web::HttpResponse;

@@ -20,6 +20,7 @@ mod admin;
 mod openapi;
 mod passwords;
 mod protections;
+mod revocations;
 mod robustness;
 mod seed_auth;
 mod seed_user_model;

@@ -60,6 +60,12 @@ fn a_run_purges_with_the_configured_retention() {
         };
         mfa_token(&mut conn, "expired", now - TimeDelta::seconds(1));
         mfa_token(&mut conn, "valid", now + TimeDelta::minutes(5));
+        // A revocation event older than a token lifetime revokes nothing still valid.
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut t.db.connect(),
+            "INSERT INTO revocation_events (sid, created_at) VALUES ('old', '2000-01-01 00:00:00')",
+        )
+        .unwrap();
 
         let report = maintenance::run_once(t.db.pool(), &settings, now).unwrap();
         assert_eq!(
@@ -69,6 +75,7 @@ fn a_run_purges_with_the_configured_retention() {
                 login_failures: 1,
                 folded: 0,
                 mfa_tokens: 1,
+                revocation_events: 1,
             },
             "{b}"
         );

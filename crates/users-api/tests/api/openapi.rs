@@ -41,6 +41,8 @@ const ROUTES: &[(&str, &[(&str, bool)])] = &[
     ("/auth/mfa/totp", &[("post", true), ("delete", true)]),
     ("/auth/mfa/totp/confirm", &[("post", true)]),
     ("/users/{id}/mfa", &[("delete", true)]),
+    // Secured by the feed token (`feedToken`), not an access token.
+    ("/auth/revocations", &[("get", false)]),
 ];
 
 const HTTP_METHODS: &[&str] = &[
@@ -341,7 +343,14 @@ fn bodies_errors_params_and_headers_are_described() {
 /// is neither the unknown-route 404 nor a 405.
 #[actix_web::test]
 async fn every_documented_operation_is_routed() {
-    for t in TestApp::all() {
+    let feed = [(
+        "REVOCATION_FEED_TOKEN",
+        "feed-token-0123456789abcdef0123456789",
+    )];
+    for t in users_db::testing::TestDb::all()
+        .into_iter()
+        .map(|db| TestApp::with_vars(db, &feed))
+    {
         let app = init!(t);
         for (path, methods) in ROUTES {
             let uri = path.replace("{id}", "1");
@@ -432,6 +441,7 @@ fn reads_as(name: &str, value: &Value) -> bool {
         "ErrorResponse" => serde_json::from_value::<ErrorResponse>(v).is_ok(),
         "MessageResponse" => serde_json::from_value::<MessageResponse>(v).is_ok(),
         "TokenResponse" => serde_json::from_value::<TokenResponse>(v).is_ok(),
+        "RevocationFeedResponse" => serde_json::from_value::<RevocationFeedResponse>(v).is_ok(),
         "LoginResponse" => serde_json::from_value::<LoginResponse>(v).is_ok(),
         "TotpEnrolmentResponse" => serde_json::from_value::<TotpEnrolmentResponse>(v).is_ok(),
         "TotpEnabledResponse" => serde_json::from_value::<TotpEnabledResponse>(v).is_ok(),
