@@ -17,7 +17,7 @@ use actix_web::{App, Error, HttpResponse, guard, web};
 use crate::config::CorsOrigins;
 use crate::error::{ApiError, ErrorChain};
 use crate::metrics;
-use crate::routes::{auth, mfa, ops, revocations, users};
+use crate::routes::{account, auth, mfa, ops, revocations, users};
 use crate::state::AppState;
 
 /// The response header carrying the request id.
@@ -92,6 +92,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/auth/password").route(web::put().to(auth::change_password)))
         .service(resource("/auth/status").route(read().to(auth::status)))
         .service(resource("/auth/revocations").route(read().to(revocations::feed)))
+        .service(resource("/auth/account").route(read().to(account::account)))
+        .service(resource("/auth/sessions").route(read().to(account::sessions)))
+        .service(resource("/auth/sessions/{id}").route(web::delete().to(account::revoke_session)))
         .service(resource("/metrics").route(read().to(ops::metrics)))
         .service(resource("/.well-known/jwks.json").route(read().to(ops::jwks)));
 }

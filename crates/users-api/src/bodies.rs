@@ -234,6 +234,72 @@ pub struct RevocationFeedResponse {
     pub data: RevocationPage,
 }
 
+/// The caller's account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInfo {
+    /// The user id.
+    pub id: i32,
+    /// The username.
+    pub username: String,
+    /// The email address.
+    pub email: String,
+    /// Whether the address was verified (a link followed, or a password reset).
+    pub email_verified: bool,
+    /// Whether a second factor (TOTP) is enabled.
+    pub mfa_enabled: bool,
+    /// Unused recovery codes of the second factor.
+    pub recovery_codes_left: i64,
+    /// When the account was created, as an HTTP date.
+    #[schema(example = "Tue, 20 Jun 2017 19:25:48 GMT")]
+    pub created_at: String,
+}
+
+/// `GET /auth/account`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountResponse {
+    /// `"success"`.
+    pub status: Success,
+    /// The account.
+    pub data: AccountInfo,
+}
+
+/// One live session of the caller.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInfo {
+    /// The session id: the `sid` of its tokens.
+    pub id: String,
+    /// Opened at, as an HTTP date.
+    pub created_at: String,
+    /// Opened or last refreshed at, as an HTTP date.
+    pub last_seen_at: String,
+    /// The `User-Agent` of the login or registration that opened it.
+    #[schema(required = true)]
+    pub user_agent: Option<String>,
+    /// Whether this is the caller's own session.
+    pub current: bool,
+}
+
+/// The caller's live sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionList {
+    /// Newest first.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// `GET /auth/sessions`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionListResponse {
+    /// `"success"`.
+    pub status: Success,
+    /// The sessions.
+    pub data: SessionList,
+}
+
 /// One user in the list.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -668,6 +734,8 @@ data_response!(
     AdminUserResponse(AdminUser),
     TotpEnrolmentResponse(TotpEnrolment),
     RevocationFeedResponse(RevocationPage),
+    AccountResponse(AccountInfo),
+    SessionListResponse(SessionList),
 );
 
 // ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, mfa, ops, revocations, users};
+use crate::routes::{account, auth, mfa, ops, revocations, users};
 
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearerAuth";
@@ -62,6 +62,9 @@ pub const BEARER: &str = "bearerAuth";
         mfa::disable,
         mfa::admin_disable,
         revocations::feed,
+        account::account,
+        account::sessions,
+        account::revoke_session,
     ),
     modifiers(&BearerAuth, &Fixups),
     tags(

@@ -53,6 +53,7 @@ pub struct NewSession {
     sid: String,
     now: NaiveDateTime,
     expires: NaiveDateTime,
+    user_agent: Option<String>,
 }
 
 impl NewSession {
@@ -63,7 +64,21 @@ impl NewSession {
             sid: new_session_id(),
             now,
             expires: now + TimeDelta::days(i64::from(state.config.refresh_expiration_days)),
+            user_agent: None,
         }
+    }
+
+    /// [`NewSession::new`] for the request that opens it: its `User-Agent` is recorded
+    /// (shown by `GET /auth/sessions`).
+    pub fn for_request(state: &AppState, req: &actix_web::HttpRequest) -> Self {
+        let mut session = Self::new(state);
+        session.user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        session
     }
 
     /// Inserts the session row for `user_id` (inside the caller's database work).
@@ -72,7 +87,15 @@ impl NewSession {
         conn: &mut users_db::DbConnection,
         user_id: UserId,
     ) -> Result<(), DbError> {
-        users_db::sessions::create(conn, &self.sid, user_id, self.now, self.expires).map(|_| ())
+        users_db::sessions::create_with_agent(
+            conn,
+            &self.sid,
+            user_id,
+            self.now,
+            self.expires,
+            self.user_agent.as_deref(),
+        )
+        .map(|_| ())
     }
 
     /// The first token pair of the session, once its row is written.

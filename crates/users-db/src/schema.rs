@@ -54,6 +54,12 @@ diesel::table! {
         refresh_counter -> BigInt,
         /// When the counter last moved.
         rotated_at -> Nullable<Timestamp>,
+        /// The `User-Agent` of the login or registration that opened it (at most 512
+        /// characters).
+        #[max_length = 512]
+        user_agent -> Nullable<Varchar>,
+        /// Opened or last refreshed at, UTC.
+        last_seen_at -> Nullable<Timestamp>,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct Session {
     pub refresh_counter: i64,
     /// When the counter last moved, UTC.
     pub rotated_at: Option<NaiveDateTime>,
+    /// The `User-Agent` that opened it.
+    pub user_agent: Option<String>,
+    /// Opened or last refreshed at, UTC.
+    pub last_seen_at: Option<NaiveDateTime>,
 }
 
 impl Session {
@@ -47,7 +51,12 @@ struct NewSession<'a> {
     created_at: NaiveDateTime,
     expires_at: NaiveDateTime,
     refresh_counter: i64,
+    user_agent: Option<&'a str>,
+    last_seen_at: NaiveDateTime,
 }
+
+/// Longest `user_agent` kept, in characters.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// Opens a session for `user_id`, ending at `expires_at`.
 pub fn create(
@@ -57,6 +66,20 @@ pub fn create(
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
 ) -> Result<Session, DbError> {
+    create_with_agent(conn, id, user_id, now, expires_at, None)
+}
+
+/// [`create`], recording the `User-Agent` that opened the session (cut to
+/// [`MAX_USER_AGENT_CHARS`] characters).
+pub fn create_with_agent(
+    conn: &mut DbConnection,
+    id: &str,
+    user_id: UserId,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    user_agent: Option<&str>,
+) -> Result<Session, DbError> {
+    let agent: Option<String> = user_agent.map(|a| a.chars().take(MAX_USER_AGENT_CHARS).collect());
     diesel::insert_into(sessions::table)
         .values(NewSession {
             id,
@@ -64,6 +87,8 @@ pub fn create(
             created_at: now,
             expires_at,
             refresh_counter: 0,
+            user_agent: agent.as_deref(),
+            last_seen_at: now,
         })
         .execute(conn)?;
     Ok(sessions::table
@@ -184,6 +209,7 @@ pub fn rotate(
     .set((
         sessions::refresh_counter.eq(from + 1),
         sessions::rotated_at.eq(now),
+        sessions::last_seen_at.eq(now),
     ))
     .execute(conn)?;
     Ok(n == 1)
@@ -195,6 +221,41 @@ pub fn revoke(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<b
         sessions::table
             .find(id)
             .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The user's live sessions (not revoked, not ended at `now`), newest first.
+pub fn list_live(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    now: NaiveDateTime,
+) -> Result<Vec<Session>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id.get()))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(Session::as_select())
+        .load(conn)?)
+}
+
+/// Revokes session `id` if it is a live session of `user_id`; `false` otherwise (another
+/// user's session, an ended or revoked one, or none).
+pub fn revoke_own(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::user_id.eq(user_id.get()))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)?;

@@ -43,6 +43,7 @@ const OLD_PASSWORD_INCORRECT: &str = "Old password is incorrect.";
 )]
 pub async fn register(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: Body<RegisterRequest>,
 ) -> Result<Reply<TokenResponse>, ApiError> {
     let body = body.into_inner(Word::Error)?;
@@ -61,7 +62,7 @@ pub async fn register(
     let new_user = hash_signup(&state, signup).await?;
     // The user and its first session in one transaction: a failure between them leaves
     // no user behind.
-    let session = sessions::NewSession::new(&state);
+    let session = sessions::NewSession::for_request(&state, &req);
     let pending = session.clone();
     let user = match state
         .db_raw(move |conn| {
@@ -224,7 +225,7 @@ pub async fn login(
         )));
     }
     // Second hop: the success settles the attempt, stores an upgraded hash, opens the session.
-    let session = sessions::NewSession::new(&state);
+    let session = sessions::NewSession::for_request(&state, &req);
     let (id, pending, upgraded) = (user.id, session.clone(), rehash.is_some());
     state
         .db(move |conn| {

@@ -542,7 +542,7 @@ pub async fn login_second_step(
             None => unauthorized(INVALID_MFA_TOKEN),
         })?;
     let checked = check_code(&state.mfa, user.id, totp.as_ref(), &code)?;
-    let session = sessions::NewSession::new(&state);
+    let session = sessions::NewSession::for_request(&state, &req);
     let (pending, id) = (session.clone(), user.id);
     // Second hop, one transaction: the token is charged a wrong code first (so concurrent
     // checks with one token queue on its row and at most five codes are ever checked with

@@ -1,5 +1,6 @@
 //! Route handlers, one module per area of the contract.
 
+pub mod account;
 pub mod auth;
 pub mod mfa;
 pub mod ops;

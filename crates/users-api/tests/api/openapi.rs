@@ -43,6 +43,9 @@ const ROUTES: &[(&str, &[(&str, bool)])] = &[
     ("/users/{id}/mfa", &[("delete", true)]),
     // Secured by the feed token (`feedToken`), not an access token.
     ("/auth/revocations", &[("get", false)]),
+    ("/auth/account", &[("get", true)]),
+    ("/auth/sessions", &[("get", true)]),
+    ("/auth/sessions/{id}", &[("delete", true)]),
 ];
 
 const HTTP_METHODS: &[&str] = &[
@@ -442,6 +445,8 @@ fn reads_as(name: &str, value: &Value) -> bool {
         "MessageResponse" => serde_json::from_value::<MessageResponse>(v).is_ok(),
         "TokenResponse" => serde_json::from_value::<TokenResponse>(v).is_ok(),
         "RevocationFeedResponse" => serde_json::from_value::<RevocationFeedResponse>(v).is_ok(),
+        "AccountResponse" => serde_json::from_value::<AccountResponse>(v).is_ok(),
+        "SessionListResponse" => serde_json::from_value::<SessionListResponse>(v).is_ok(),
         "LoginResponse" => serde_json::from_value::<LoginResponse>(v).is_ok(),
         "TotpEnrolmentResponse" => serde_json::from_value::<TotpEnrolmentResponse>(v).is_ok(),
         "TotpEnabledResponse" => serde_json::from_value::<TotpEnabledResponse>(v).is_ok(),
