@@ -270,6 +270,8 @@ fn serve(config: Config) -> Result<(), Failure> {
     let state = web::Data::new(AppState::new(config, pool)?);
     // Purges ended sessions and old failed logins for as long as the server runs.
     let _maintenance = crate::maintenance::spawn(&state);
+    // Delivers the outbox's mail (and that of instances that stopped with mail pending).
+    let _delivery = crate::mail::spawn(&state);
     let in_flight = std::sync::Arc::clone(&state.in_flight);
     let system = actix_web::rt::System::new();
     system.block_on(async move {

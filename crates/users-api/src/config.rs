@@ -166,6 +166,40 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Mail: delivery, links, tokens and email verification.
+    pub mail: MailConfig,
+}
+
+/// `EMAIL_VERIFICATION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailVerification {
+    /// No mail at registration (Part A unchanged).
+    Off,
+    /// Registration and `POST /users` send a verification mail; nothing else changes.
+    Optional,
+    /// As optional, and an unverified account cannot log in (registration opens no session).
+    Required,
+}
+
+/// Mail settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    /// `SMTP_URL`: where mail goes; `None`: not sent (logged outside production).
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM`.
+    pub from: String,
+    /// `APP_URL`, without a trailing `/`: the front end that mail links point to.
+    pub app_url: String,
+    /// `MAIL_MAX_ATTEMPTS`: delivery attempts before a mail is given up.
+    pub max_attempts: u32,
+    /// `MAIL_MAX_PER_HOUR`: mails per account and purpose in any hour.
+    pub max_per_hour: u32,
+    /// `EMAIL_TOKEN_TTL_SECONDS`: lifetime of verification and change links.
+    pub email_token_ttl_secs: u32,
+    /// `PASSWORD_RESET_TTL_SECONDS`: lifetime of reset links.
+    pub reset_ttl_secs: u32,
+    /// `EMAIL_VERIFICATION`.
+    pub verification: EmailVerification,
 }
 
 /// Failed-login throttling settings.
@@ -812,6 +846,99 @@ pub static SETTINGS: &[Setting] = &[
                 .join(",")
         },
     ),
+    Setting::new(
+        "SMTP_URL",
+        Kind::Text(
+            "`smtp://[user:pass@]host[:port]` (plain), `…?tls=required` (STARTTLS), `smtps://…` (implicit TLS)",
+        ),
+        Defaults::all(""),
+        "where mail goes; unset: mail is written to the log (development, testing) or the routes that send mail answer 503 (production)",
+        |c, v| {
+            c.mail.smtp_url = match v.text() {
+                Some(url) => Some(crate::mail::check_smtp_url(&url)?),
+                None => None,
+            };
+            Ok(())
+        },
+        |c| c.mail.smtp_url.as_deref().map(redact_url).unwrap_or_default(),
+    )
+    .secret(),
+    Setting::new(
+        "MAIL_FROM",
+        Kind::Text("a mailbox, `Name <address>` or `address`"),
+        Defaults::all("users-service <no-reply@localhost>"),
+        "the `From` of every mail",
+        |c, v| {
+            c.mail.from = crate::mail::check_mailbox(&v.text().unwrap_or_default())?;
+            Ok(())
+        },
+        |c| c.mail.from.clone(),
+    ),
+    Setting::new(
+        "APP_URL",
+        Kind::Text("an `http://` or `https://` URL"),
+        Defaults::all("http://127.0.0.1:5000"),
+        "the front end that mail links point to (`/verify-email`, `/reset-password`; the service serves both pages)",
+        |c, v| {
+            c.mail.app_url = parse_app_url(&v.text().unwrap_or_default())?;
+            Ok(())
+        },
+        |c| c.mail.app_url.clone(),
+    ),
+    Setting::new(
+        "EMAIL_VERIFICATION",
+        Kind::Choice(&["off", "optional", "required"]),
+        Defaults::all("off"),
+        "`optional`: registration sends a verification mail; `required`: also, unverified accounts cannot log in",
+        |c, v| {
+            c.mail.verification = match v.text().as_deref() {
+                Some("optional") => EmailVerification::Optional,
+                Some("required") => EmailVerification::Required,
+                _ => EmailVerification::Off,
+            };
+            Ok(())
+        },
+        |c| {
+            match c.mail.verification {
+                EmailVerification::Off => "off",
+                EmailVerification::Optional => "optional",
+                EmailVerification::Required => "required",
+            }
+            .to_owned()
+        },
+    ),
+    Setting::new(
+        "MAIL_MAX_ATTEMPTS",
+        int(1, 1000),
+        Defaults::all("10"),
+        "delivery attempts before a mail is given up (retries back off from 2 s to 60 s)",
+        store!(mail.max_attempts, int),
+        |c| c.mail.max_attempts.to_string(),
+    ),
+    Setting::new(
+        "MAIL_MAX_PER_HOUR",
+        int(1, 1000),
+        Defaults::all("5"),
+        "mails per account and purpose in any hour; past it, requests get their usual answer and no mail",
+        store!(mail.max_per_hour, int),
+        |c| c.mail.max_per_hour.to_string(),
+    ),
+    Setting::new(
+        "EMAIL_TOKEN_TTL_SECONDS",
+        int(60, U32),
+        Defaults::all("86400"),
+        "lifetime of verification and address-change links",
+        store!(mail.email_token_ttl_secs, int),
+        |c| c.mail.email_token_ttl_secs.to_string(),
+    ),
+    Setting::new(
+        "PASSWORD_RESET_TTL_SECONDS",
+        int(60, U32),
+        Defaults::all("3600"),
+        "lifetime of password reset links",
+        store!(mail.reset_ttl_secs, int),
+        |c| c.mail.reset_ttl_secs.to_string(),
+    ),
 ];
 
 /// The README's configuration table, rendered from [`SETTINGS`] (a test keeps README.md
@@ -910,6 +1037,16 @@ impl Config {
                 window_secs: 1,
             },
             trusted_proxies: Vec::new(),
+            mail: MailConfig {
+                smtp_url: None,
+                from: String::new(),
+                app_url: String::new(),
+                max_attempts: 1,
+                max_per_hour: 1,
+                email_token_ttl_secs: 1,
+                reset_ttl_secs: 1,
+                verification: EmailVerification::Off,
+            },
         })
     }
 
@@ -925,6 +1062,15 @@ impl Config {
             ));
         }
         check_hash_cost(self.hash_cost)?;
+        if self.profile == Profile::Production
+            && self.mail.smtp_url.is_none()
+            && self.mail.verification != EmailVerification::Off
+        {
+            return Err(ConfigError::new(
+                "EMAIL_VERIFICATION",
+                "needs SMTP_URL in production (mail is not sent without it)",
+            ));
+        }
         // Keys that do not work stop start-up here, naming their variable.
         self.token_service()?;
         Ok(())
@@ -972,6 +1118,18 @@ impl Config {
             .map(|s| format!("{}={}\n", s.name, (s.show)(self)))
             .collect()
     }
+}
+
+/// `APP_URL`: an absolute `http(s)://` URL; kept without a trailing `/`.
+fn parse_app_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 fn redact_url(url: &str) -> String {

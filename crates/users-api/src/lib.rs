@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod import;
+pub mod mail;
 pub mod maintenance;
 pub mod metrics;
 pub mod openapi;

@@ -64,6 +64,10 @@ pub struct Report {
     pub mfa_tokens: usize,
     /// Revocation events past their `exp` deleted.
     pub revocation_events: usize,
+    /// Finished mails (sent or given up) older than a day deleted.
+    pub mails: usize,
+    /// Expired mail tokens deleted.
+    pub mail_tokens: usize,
 }
 
 /// The running task: dropping it stops the thread (and waits for a run in progress).
@@ -108,6 +112,8 @@ pub fn spawn_with(pool: DbPool, settings: Settings) -> Maintenance {
                         folded = report.folded,
                         mfa_tokens = report.mfa_tokens,
                         revocation_events = report.revocation_events,
+                        mails = report.mails,
+                        mail_tokens = report.mail_tokens,
                         "maintenance: purged"
                     ),
                     Ok(Err(e)) => {
@@ -160,6 +166,19 @@ pub fn run_once(pool: &DbPool, settings: &Settings, now: NaiveDateTime) -> Resul
     report.revocation_events = batches(settings, || {
         users_db::with_conn(pool, |conn| {
             users_db::revocations::purge(conn, events_before, settings.batch)
+        })
+    })?;
+    // Finished mails are kept a day (the hourly cap counts them, operators read them);
+    // their bodies are already erased.
+    let mails_before = now - TimeDelta::days(1);
+    report.mails = batches(settings, || {
+        users_db::with_conn(pool, |conn| {
+            users_db::purge::finished_mail(conn, mails_before, settings.batch)
+        })
+    })?;
+    report.mail_tokens = batches(settings, || {
+        users_db::with_conn(pool, |conn| {
+            users_db::purge::mail_tokens(conn, now, settings.batch)
         })
     })?;
     report.folded = users_db::with_conn(pool, users_db::users::backfill_folded)?;

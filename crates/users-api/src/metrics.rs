@@ -65,6 +65,15 @@ pub struct Metrics {
     pub throttled: Counter,
     /// `password_hash_duration_seconds{outcome}`: hash, verify.
     pub hash_time: HistogramFamily<Outcome>,
+    /// `mail_sent_total`: mails the SMTP server accepted (or, without `SMTP_URL`, logged).
+    pub mail_sent: Counter,
+    /// `mail_failed_total`: mails given up (a 5xx, or `MAIL_MAX_ATTEMPTS` reached).
+    pub mail_failed: Counter,
+    /// `mail_retried_total`: attempts that failed for now and will be retried.
+    pub mail_retried: Counter,
+    /// `mail_outbox_backlog`: mails neither sent nor given up, as the delivery task last
+    /// counted them.
+    pub mail_backlog: Gauge,
     pool_connections: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
@@ -132,6 +141,30 @@ impl Metrics {
             "Time spent hashing or verifying passwords",
             hash_time.clone(),
         );
+        let mail_sent = Counter::default();
+        registry.register(
+            "mail_sent",
+            "Mails accepted by the SMTP server (or logged, without SMTP_URL)",
+            mail_sent.clone(),
+        );
+        let mail_failed = Counter::default();
+        registry.register(
+            "mail_failed",
+            "Mails given up: a permanent SMTP error or too many attempts",
+            mail_failed.clone(),
+        );
+        let mail_retried = Counter::default();
+        registry.register(
+            "mail_retried",
+            "Delivery attempts that failed for now and will be retried",
+            mail_retried.clone(),
+        );
+        let mail_backlog = Gauge::default();
+        registry.register(
+            "mail_outbox_backlog",
+            "Mails in the outbox neither sent nor given up",
+            mail_backlog.clone(),
+        );
         let pool_connections = Gauge::default();
         registry.register(
             "db_pool_connections",
@@ -159,6 +192,10 @@ impl Metrics {
             refresh_reuse,
             throttled,
             hash_time,
+            mail_sent,
+            mail_failed,
+            mail_retried,
+            mail_backlog,
             pool_connections,
             pool_idle,
             pool_max,

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The second factor's keys (derived from `SECRET_KEY`).
     pub mfa: Arc<crate::routes::mfa::MfaKeys>,
+    /// Mail: the key that seals outbox bodies, and the delivery thread's wake-up.
+    pub mailer: Arc<crate::mail::Mailer>,
     /// Requests being handled right now (the request log middleware keeps it), so that a
     /// shutdown can wait for them.
     pub in_flight: Arc<AtomicUsize>,
@@ -220,6 +222,7 @@ impl AppState {
         let hasher = PasswordHasher::new(config.hash_cost)?;
         let refresh = RefreshTokens::new(&config.secret_key);
         let mfa = Arc::new(crate::routes::mfa::MfaKeys::new(config.secret_key.expose()));
+        let mailer = Arc::new(crate::mail::Mailer::new(config.secret_key.expose()));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let hasher = Arc::new(hasher);
         let hash_pool = Arc::new(HashPool::new(cores, Arc::clone(&hasher))?);
@@ -231,6 +234,7 @@ impl AppState {
             hasher,
             metrics: Arc::new(Metrics::new()),
             mfa,
+            mailer,
             in_flight: Arc::default(),
             hash_pool,
             breaker: Arc::default(),

@@ -2,6 +2,7 @@
 
 mod connection;
 mod error;
+pub mod mail;
 pub mod mfa;
 mod migrations;
 pub mod purge;

@@ -25,17 +25,29 @@ fn delete_batch(
     at: NaiveDateTime,
     limit: i64,
 ) -> Result<usize, DbError> {
+    delete_batch_by(conn, table, "id", condition, at, limit)
+}
+
+/// [`delete_batch`] for a table whose key column is `key`.
+fn delete_batch_by(
+    conn: &mut DbConnection,
+    table: &str,
+    key: &str,
+    condition: &str,
+    at: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, DbError> {
     let n = match conn {
         DbConnection::Postgres(pg) => diesel::sql_query(format!(
-            "DELETE FROM {table} WHERE id IN \
-             (SELECT id FROM {table} WHERE {condition} $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            "DELETE FROM {table} WHERE {key} IN \
+             (SELECT {key} FROM {table} WHERE {condition} $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
         ))
         .bind::<Timestamp, _>(at)
         .bind::<BigInt, _>(limit)
         .execute(pg)?,
         DbConnection::Sqlite(lite) => diesel::sql_query(format!(
-            "DELETE FROM {table} WHERE id IN \
-             (SELECT id FROM {table} WHERE {condition} ? LIMIT ?)"
+            "DELETE FROM {table} WHERE {key} IN \
+             (SELECT {key} FROM {table} WHERE {condition} ? LIMIT ?)"
         ))
         .bind::<Timestamp, _>(at)
         .bind::<BigInt, _>(limit)
@@ -74,4 +86,31 @@ pub fn login_failures(
     batch: i64,
 ) -> Result<usize, DbError> {
     delete_batch(conn, "login_failures", "failed_at <", before, batch.max(1))
+}
+
+/// Deletes at most `batch` finished mails (sent, given up, or stand-ins) written before
+/// `before`: their bodies are already erased; they are kept a while for the hourly cap and
+/// for operators. Returns how many it deleted.
+pub fn finished_mail(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    delete_batch(
+        conn,
+        "mail_outbox",
+        "(sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at <",
+        before,
+        batch.max(1),
+    )
+}
+
+/// Deletes at most `batch` mail tokens that expired before `before`, spent or not (neither
+/// can serve any more). Returns how many it deleted.
+pub fn mail_tokens(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    delete_batch_by(conn, "mail_tokens", "token_hash", "expires_at <", before, batch.max(1))
 }

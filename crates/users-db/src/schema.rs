@@ -96,7 +96,8 @@ diesel::table! {
         /// The `Subject`.
         #[max_length = 255]
         subject -> Varchar,
-        /// The plain-text body (holds the link); erased once delivered or given up.
+        /// The plain-text body, sealed with a key derived from `SECRET_KEY` (it holds the
+        /// link, and so the token); erased once delivered or given up.
         body -> Nullable<Text>,
         /// Written at, UTC.
         created_at -> Timestamp,
@@ -113,6 +114,29 @@ diesel::table! {
         /// The last delivery error (the SMTP reply or the connection error), no secrets.
         #[max_length = 255]
         last_error -> Nullable<Varchar>,
+    }
+}
+
+diesel::table! {
+    /// The single-use tokens of mail links, as SHA-256 hashes.
+    mail_tokens (token_hash) {
+        /// Hex SHA-256 of the token.
+        #[max_length = 64]
+        token_hash -> Varchar,
+        /// The account.
+        user_id -> Integer,
+        /// `verify`, `change` or `reset`.
+        #[max_length = 16]
+        purpose -> Varchar,
+        /// The address the link was sent to (the new address for `change`).
+        #[max_length = 128]
+        email -> Varchar,
+        /// Made at, UTC.
+        created_at -> Timestamp,
+        /// Refused from this time, UTC.
+        expires_at -> Timestamp,
+        /// Spent at, UTC.
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -187,11 +211,13 @@ diesel::joinable!(mfa_totp -> users (user_id));
 diesel::joinable!(mfa_recovery_codes -> users (user_id));
 diesel::joinable!(mfa_login_tokens -> users (user_id));
 diesel::joinable!(mail_outbox -> users (user_id));
+diesel::joinable!(mail_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     login_failures,
     mail_outbox,
+    mail_tokens,
     mfa_totp,
     mfa_recovery_codes,
     mfa_login_tokens,

@@ -544,6 +544,24 @@ pub fn set_password_hash_if(
     Ok(n > 0)
 }
 
+/// Marks the address verified at `now` if the user still has exactly this address (and it
+/// was not verified before: an earlier time is kept). True if the user has this address.
+pub fn mark_email_verified(
+    conn: &mut DbConnection,
+    id: UserId,
+    email: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let mine = users::table
+        .find(id.get())
+        .filter(users::email.eq(email));
+    diesel::update(mine.filter(users::email_verified_at.is_null()))
+        .set(users::email_verified_at.eq(now))
+        .execute(conn)?;
+    let n: i64 = mine.count().get_result(conn)?;
+    Ok(n == 1)
+}
+
 /// Applies the changes in one statement and returns the user as stored, or `None` if there
 /// is no such user. A taken username or email is [`DbError::Duplicate`]. No changes at all
 /// just reads the user. A write that fails (a full disk) is an error, never the new row of

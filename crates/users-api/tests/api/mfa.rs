@@ -205,7 +205,10 @@ async fn enrolment_confirmation_and_two_step_login() {
             "Invalid code.",
         );
         call!(app, confirm("000000".into())).assert(400, "fail", "Invalid code.");
-        let r = call!(app, confirm(secret.code_string_at_step(now_step())));
+        // The step whose code confirms: later codes are taken relative to it, so a step
+        // boundary crossed during the test changes nothing.
+        let step = now_step();
+        let r = call!(app, confirm(secret.code_string_at_step(step)));
         r.assert(200, "success", "Two-factor authentication enabled.");
         let codes = r.body["data"]["recovery_codes"].as_array().unwrap();
         assert_eq!(codes.len(), 10, "{b}");
@@ -227,23 +230,24 @@ async fn enrolment_confirmation_and_two_step_login() {
             "Two-factor authentication is already enabled.",
         );
         // No pending enrolment any more.
-        call!(app, confirm(secret.code_string_at_step(now_step() + 1))).assert(
+        call!(app, confirm(secret.code_string_at_step(step + 1))).assert(
             400,
             "fail",
             "Invalid code.",
         );
 
-        // Two steps. The confirmation used this step's code: it cannot log in (no replay).
+        // Two steps. The confirmation's code cannot log in (no replay).
         let mfa = first_step(&app).await;
-        call!(
-            app,
-            second(&mfa, "code", &secret.code_string_at_step(now_step()))
-        )
-        .assert(401, "error", "Invalid code.");
-        // The next step's code (one step of skew) logs in, exactly as a login.
+        call!(app, second(&mfa, "code", &secret.code_string_at_step(step))).assert(
+            401,
+            "error",
+            "Invalid code.",
+        );
+        // The next step's code (one step of skew, or the current one) logs in, exactly as
+        // a login.
         let r = call!(
             app,
-            second(&mfa, "code", &secret.code_string_at_step(now_step() + 1))
+            second(&mfa, "code", &secret.code_string_at_step(step + 1))
         );
         r.assert(200, "success", "Successfully logged in.");
         let access = r.body["auth_token"].as_str().unwrap();
@@ -264,7 +268,7 @@ async fn enrolment_confirmation_and_two_step_login() {
         let mfa = first_step(&app).await;
         call!(
             app,
-            second(&mfa, "code", &secret.code_string_at_step(now_step() + 1))
+            second(&mfa, "code", &secret.code_string_at_step(step + 1))
         )
         .assert(401, "error", "Invalid code.");
         // A recovery code, once.

@@ -1,0 +1,4 @@
+DROP TRIGGER users_delete_removes_mail_tokens;
+DROP INDEX mail_outbox_finished_idx;
+DROP INDEX mail_outbox_user_purpose_idx;
+DROP TABLE mail_tokens;
