@@ -166,11 +166,14 @@ function checkHeaders(headers, what) {
         `${what}: Cache-Control ${JSON.stringify(cache)} lacks no-store`);
 }
 
-// Opens a mail link (GET): 200, an HTML page, the security headers.
-async function open(page, link, what) {
+// Opens a mail link (GET): 200 (or, with `refusal`, a 4xx too), an HTML page, the
+// security headers.
+async function open(page, link, what, refusal = false) {
     const resp = await page.goto(link, { waitUntil: 'load' });
     check(resp, `${what}: no response`);
-    check(resp.status() === 200, `${what}: GET answered ${resp.status()}`);
+    const status = resp.status();
+    check(status === 200 || (refusal && status >= 400 && status < 500),
+        `${what}: GET answered ${status}`);
     const headers = await resp.allHeaders();
     check(/^text\/html/i.test(headers['content-type'] || ''),
         `${what}: Content-Type is ${JSON.stringify(headers['content-type'])}, not text/html`);
@@ -321,7 +324,7 @@ async function walk(browser) {
 
     const again = await noJs.newPage();
     current = again;
-    await open(again, reset.link, 'GET /reset-password (used link)');
+    await open(again, reset.link, 'GET /reset-password (used link)', true);
     if ((await again.locator('form[action="/reset-password"]').count()) === 0) {
         // The page may refuse a spent token already on GET.
         await expectResult(again, 'Invalid or expired token.', 'GET /reset-password (used link, no form)');

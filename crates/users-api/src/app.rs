@@ -17,7 +17,7 @@ use actix_web::{App, Error, HttpResponse, guard, web};
 use crate::config::CorsOrigins;
 use crate::error::{ApiError, ErrorChain};
 use crate::metrics;
-use crate::routes::{account, auth, mfa, ops, revocations, users};
+use crate::routes::{account, auth, email, mfa, ops, pages, revocations, users};
 use crate::state::AppState;
 
 /// The response header carrying the request id.
@@ -90,6 +90,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/auth/logout/all").route(web::post().to(auth::logout_all)))
         .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
         .service(resource("/auth/password").route(web::put().to(auth::change_password)))
+        .service(resource("/auth/password/forgot").route(web::post().to(email::forgot)))
+        .service(resource("/auth/password/reset").route(web::post().to(email::reset)))
+        .service(resource("/auth/email/verify").route(web::post().to(email::verify)))
+        .service(resource("/auth/email/confirm").route(web::post().to(email::confirm)))
+        .service(resource("/auth/email/change").route(web::post().to(email::change)))
+        .service(
+            resource("/verify-email")
+                .route(read().to(pages::verify_page))
+                .route(web::post().to(pages::verify_submit)),
+        )
+        .service(
+            resource("/reset-password")
+                .route(read().to(pages::reset_page))
+                .route(web::post().to(pages::reset_submit)),
+        )
         .service(resource("/auth/status").route(read().to(auth::status)))
         .service(resource("/auth/revocations").route(read().to(revocations::feed)))
         .service(resource("/auth/account").route(read().to(account::account)))

@@ -39,6 +39,11 @@ impl<T> Reply<T> {
     pub fn created(body: T) -> Self {
         Self(StatusCode::CREATED, body)
     }
+
+    /// 202 with `body`.
+    pub fn accepted(body: T) -> Self {
+        Self(StatusCode::ACCEPTED, body)
+    }
 }
 
 impl<T: Serialize> Responder for Reply<T> {
@@ -156,6 +161,17 @@ pub enum LoginResponse {
     Tokens(TokenResponse),
     /// The password was right; a second factor is required.
     SecondFactor(MfaRequiredResponse),
+}
+
+/// What `POST /auth/register` answers: tokens, or (with `EMAIL_VERIFICATION=required`) a
+/// message only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RegisterResponse {
+    /// Registered, with a new session.
+    Tokens(TokenResponse),
+    /// Registered; the address must be verified before the first login.
+    VerifyFirst(MessageResponse),
 }
 
 /// A pending TOTP enrolment.
@@ -512,6 +528,50 @@ pub struct PasswordChangeRequest {
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 1)]
     pub new_password: Text,
+}
+
+/// `POST /auth/email/confirm`: the token of a verification or address-change link.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmailTokenRequest {
+    /// The `token` parameter of the link.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub token: Text,
+}
+
+/// `POST /auth/email/change`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmailChangeRequest {
+    /// The new address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, example = "new@example.com")]
+    pub email: Text,
+    /// The caller's password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub password: Text,
+}
+
+/// `POST /auth/password/forgot`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ForgotPasswordRequest {
+    /// The account's address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, example = "michael@example.com")]
+    pub email: Text,
+}
+
+/// `POST /auth/password/reset`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasswordResetRequest {
+    /// The `token` parameter of the reset link.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub token: Text,
+    /// The new password, within the password policy.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub password: Text,
 }
 
 /// `POST /auth/mfa/totp`.

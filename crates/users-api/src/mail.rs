@@ -198,65 +198,64 @@ pub fn link(config: &Config, purpose: TokenPurpose, token: &str) -> String {
     format!("{}{page}?token={token}", config.mail.app_url)
 }
 
-fn link_body(config: &Config, user: &User, purpose: TokenPurpose, token: &str) -> String {
+fn greeting(username: Option<&str>) -> String {
+    username.map_or_else(|| "Hello,".to_owned(), |name| format!("Hello {name},"))
+}
+
+fn link_body(
+    config: &Config,
+    username: Option<&str>,
+    purpose: TokenPurpose,
+    token: &str,
+) -> String {
     let (_, _, lead) = link_mail(purpose);
     let ttl = match purpose {
         TokenPurpose::Reset => config.mail.reset_ttl_secs,
         TokenPurpose::Verify | TokenPurpose::Change => config.mail.email_token_ttl_secs,
     };
     format!(
-        "Hello {name},\n\n{lead}\n\n{link}\n\nThe link works once and expires in {ttl}. \
+        "{hello}\n\n{lead}\n\n{link}\n\nThe link works once and expires in {ttl}. \
          If you did not ask for this, you can ignore this mail.\n",
-        name = user.username,
+        hello = greeting(username),
         link = link(config, purpose, token),
         ttl = lifetime_text(ttl),
     )
 }
 
-fn notice_body(user: &User, new_email: &str) -> String {
+fn notice_body(username: Option<&str>, new_email: &str) -> String {
     format!(
-        "Hello {name},\n\nSomeone signed in to your account asked to change its email address \
+        "{hello}\n\nSomeone signed in to your account asked to change its email address \
          to {new_email}. The change takes effect when the new address is confirmed.\n\n\
          If this was not you, change your password now and contact us.\n",
-        name = user.username,
+        hello = greeting(username),
     )
 }
 
-/// A mail to `user` at `to` that carries a new token of `purpose`, ready to queue: the
-/// token (for the caller's tests of its own), what to store, and the sealed mail.
-fn prepare(
-    state: &AppState,
-    user: &User,
-    purpose: TokenPurpose,
-    to: &str,
-) -> Result<(NewToken, NewMail), ApiError> {
-    let config = &state.config;
-    let token = LinkToken::generate()?;
-    let ttl = match purpose {
-        TokenPurpose::Reset => config.mail.reset_ttl_secs,
-        TokenPurpose::Verify | TokenPurpose::Change => config.mail.email_token_ttl_secs,
-    };
-    let (subject, _, _) = link_mail(purpose);
-    let body = link_body(config, user, purpose, token.as_str());
-    let stored = NewToken {
-        token_hash: LinkToken::hash(token.as_str()),
-        purpose,
-        email: to.to_owned(),
-        expires_at: now_utc() + TimeDelta::seconds(i64::from(ttl)),
-    };
-    let mail = NewMail {
-        user_id: user.id,
-        purpose: purpose.as_str(),
-        recipient: to.to_owned(),
-        subject: subject.to_owned(),
-        body_sealed: state.mailer.seal(to, &body)?,
-    };
-    Ok((stored, mail))
+/// Whom a mail is about: the account's id, name and current address.
+#[derive(Debug, Clone, Copy)]
+pub struct Addressee<'a> {
+    /// The account (a placeholder until it is inserted: see [`Pending::for_user`]).
+    pub id: UserId,
+    /// Its username, for the greeting (none: a plain "Hello,").
+    pub username: Option<&'a str>,
+    /// Its current address.
+    pub email: &'a str,
+}
+
+impl<'a> From<&'a User> for Addressee<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            id: user.id,
+            username: Some(user.username.as_str()),
+            email: user.email.as_str(),
+        }
+    }
 }
 
 /// What to write for one link mail (and the notice that goes with an address change):
 /// run [`Pending::queue`] inside the transaction that makes the mail due (a registration,
-/// say), or [`send_link`] on its own.
+/// say), or [`send_link`] on its own. The body is composed and sealed here, off the
+/// database.
 #[derive(Debug, Clone)]
 pub struct Pending {
     user_id: UserId,
@@ -266,35 +265,53 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// A link of `purpose` to `to` for `user`; for [`TokenPurpose::Change`] also the notice
-    /// to the user's current address.
+    /// A new token of `purpose` and its link to `to` for `who`; for
+    /// [`TokenPurpose::Change`] also the notice to `who`'s current address.
     pub fn new(
-        state: &AppState,
-        user: &User,
+        config: &Config,
+        mailer: &Mailer,
+        who: Addressee<'_>,
         purpose: TokenPurpose,
         to: &str,
     ) -> Result<Self, ApiError> {
-        let (token, mail) = prepare(state, user, purpose, to)?;
-        let mut mails = vec![mail];
+        let token = LinkToken::generate()?;
+        let ttl = match purpose {
+            TokenPurpose::Reset => config.mail.reset_ttl_secs,
+            TokenPurpose::Verify | TokenPurpose::Change => config.mail.email_token_ttl_secs,
+        };
+        let (subject, _, _) = link_mail(purpose);
+        let body = link_body(config, who.username, purpose, token.as_str());
+        let stored = NewToken {
+            token_hash: LinkToken::hash(token.as_str()),
+            purpose,
+            email: to.to_owned(),
+            expires_at: now_utc() + TimeDelta::seconds(i64::from(ttl)),
+        };
+        let mut mails = vec![NewMail {
+            user_id: who.id,
+            purpose: purpose.as_str(),
+            recipient: to.to_owned(),
+            subject: subject.to_owned(),
+            body_sealed: mailer.seal(to, &body)?,
+        }];
         if purpose == TokenPurpose::Change {
-            let old = user.email.as_str();
             mails.push(NewMail {
-                user_id: user.id,
+                user_id: who.id,
                 purpose: users_db::mail::NOTICE,
-                recipient: old.to_owned(),
+                recipient: who.email.to_owned(),
                 subject: SUBJECT_NOTICE.to_owned(),
-                body_sealed: state.mailer.seal(old, &notice_body(user, to))?,
+                body_sealed: mailer.seal(who.email, &notice_body(who.username, to))?,
             });
         }
         Ok(Self {
-            user_id: user.id,
-            token,
+            user_id: who.id,
+            token: stored,
             mails,
-            max_per_hour: i64::from(state.config.mail.max_per_hour),
+            max_per_hour: i64::from(config.mail.max_per_hour),
         })
     }
 
-    /// For a user that is being inserted in the same transaction: its id is known only then.
+    /// For a user inserted in the same transaction: its id is known only then.
     pub fn for_user(mut self, id: UserId) -> Self {
         self.user_id = id;
         for mail in &mut self.mails {
@@ -316,16 +333,16 @@ impl Pending {
     }
 }
 
-/// Queues a link of `purpose` to `to` for `user` in a transaction of its own and wakes the
+/// Queues a link of `purpose` to `to` for `who` in a transaction of its own and wakes the
 /// delivery thread. Past the hourly cap nothing is written (the caller answers as usual).
 pub async fn send_link(
     state: &AppState,
-    user: &User,
+    who: Addressee<'_>,
     purpose: TokenPurpose,
     to: &str,
 ) -> Result<Queued, ApiError> {
     ensure_configured(&state.config)?;
-    let pending = Pending::new(state, user, purpose, to)?;
+    let pending = Pending::new(&state.config, &state.mailer, who, purpose, to)?;
     let queued = state.db(move |conn| pending.queue(conn)).await?;
     state.mailer.wake();
     Ok(queued)

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{account, auth, mfa, ops, revocations, users};
+use crate::routes::{account, auth, email, mfa, ops, pages, revocations, users};
 
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearerAuth";
@@ -65,6 +65,15 @@ pub const BEARER: &str = "bearerAuth";
         account::account,
         account::sessions,
         account::revoke_session,
+        email::verify,
+        email::confirm,
+        email::change,
+        email::forgot,
+        email::reset,
+        pages::verify_page,
+        pages::verify_submit,
+        pages::reset_page,
+        pages::reset_submit,
     ),
     modifiers(&BearerAuth, &Fixups),
     tags(
@@ -72,6 +81,8 @@ pub const BEARER: &str = "bearerAuth";
         (name = "users", description = "The user list, lookups, and admin management."),
         (name = "auth", description = "Registration, login, sessions, refresh tokens, passwords."),
         (name = "mfa", description = "The second factor: TOTP enrolment, confirmation and removal."),
+        (name = "email", description = "Email verification, address change and password recovery (links sent by mail)."),
+        (name = "pages", description = "The HTML pages that mail links open; a GET never uses the token."),
     )
 )]
 pub struct ApiDoc;

@@ -25,7 +25,7 @@ pub use migrations::has_pending_migrations;
 pub use migrations::{
     POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, revert_all_migrations, run_migrations,
 };
-pub use transaction::write_transaction;
+pub use transaction::{write_transaction, write_transaction_unless};
 pub use users::UserRow;
 
 /// A trivial round trip (`SELECT 1`): `Ok` when the database answers. Readiness probes use

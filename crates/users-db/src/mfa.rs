@@ -180,6 +180,15 @@ pub fn disable(conn: &mut DbConnection, user_id: UserId) -> Result<bool, DbError
     })
 }
 
+/// Ends the user's pending `mfa_token`s (a password reset: the password they proved is no
+/// longer the account's); how many.
+pub fn drop_login_tokens(conn: &mut DbConnection, user_id: UserId) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(mfa_login_tokens::table.filter(mfa_login_tokens::user_id.eq(user_id.get())))
+            .execute(conn)?,
+    )
+}
+
 /// Stores a new `mfa_token` (its hash) for the user.
 pub fn create_login_token(
     conn: &mut DbConnection,

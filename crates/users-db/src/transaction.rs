@@ -39,3 +39,34 @@ where
         }
     }
 }
+
+/// [`write_transaction`] for work that may decide, after some writes, that it must not
+/// happen: `f` answers `Ok(Err(refusal))` and everything it wrote is rolled back, and the
+/// refusal comes back as `Ok(Err(refusal))`. Database errors roll back too.
+pub fn write_transaction_unless<T, R, F>(
+    conn: &mut DbConnection,
+    f: F,
+) -> Result<Result<T, R>, crate::DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<Result<T, R>, crate::DbError>,
+{
+    enum Stop<R> {
+        Db(crate::DbError),
+        Refused(R),
+    }
+    impl<R> From<diesel::result::Error> for Stop<R> {
+        fn from(e: diesel::result::Error) -> Self {
+            Self::Db(e.into())
+        }
+    }
+    let outcome = write_transaction(conn, |conn| match f(conn) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(refusal)) => Err(Stop::Refused(refusal)),
+        Err(e) => Err(Stop::Db(e)),
+    });
+    match outcome {
+        Ok(value) => Ok(Ok(value)),
+        Err(Stop::Refused(refusal)) => Ok(Err(refusal)),
+        Err(Stop::Db(e)) => Err(e),
+    }
+}

@@ -562,6 +562,24 @@ pub fn mark_email_verified(
     Ok(n == 1)
 }
 
+/// Makes `email` the user's address, verified at `now` (a confirmed address change). A
+/// taken address is [`DbError::Duplicate`]. True if the user exists.
+pub fn change_email(
+    conn: &mut DbConnection,
+    id: UserId,
+    email: &Email,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.find(id.get()))
+        .set((
+            users::email.eq(email.as_str()),
+            users::email_folded.eq(fold(email.as_str())),
+            users::email_verified_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Applies the changes in one statement and returns the user as stored, or `None` if there
 /// is no such user. A taken username or email is [`DbError::Duplicate`]. No changes at all
 /// just reads the user. A write that fails (a full disk) is an error, never the new row of

@@ -8,8 +8,10 @@ use users_domain::{Email, NewUser, Password, Signup};
 use crate::bodies::{
     BodyErrors, DatabaseErrors, ErrorResponse, LoginRequest, LoginResponse, MessageResponse,
     MfaRequiredResponse, PasswordChangeRequest, ProtectedErrors, RefreshRequest, RegisterRequest,
-    Reply, StatusResponse, StatusUser, ThrottleErrors, TokenResponse,
+    RegisterResponse, Reply, StatusResponse, StatusUser, ThrottleErrors, TokenResponse,
 };
+use crate::config::EmailVerification;
+use crate::mail;
 use crate::error::{ApiError, ErrorChain, Word, msg};
 
 use crate::extract::{AuthUser, Body};
@@ -30,8 +32,11 @@ const OLD_PASSWORD_INCORRECT: &str = "Old password is incorrect.";
     tag = "auth",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Registered (active, not admin), with a new session.", body = TokenResponse,
-            example = json!({"status": "success", "message": "Successfully registered.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."})),
+        (status = 201, description = "Registered (active, not admin), with a new session; with `EMAIL_VERIFICATION` `optional` or `required` a verification mail is sent, and with `required` there is no session (nor tokens) until the address is verified.", body = RegisterResponse,
+            examples(
+                ("Registered" = (value = json!({"status": "success", "message": "Successfully registered.", "auth_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "refresh_token": "q9Xv..."}))),
+                ("Verify first" = (value = json!({"status": "success", "message": REGISTERED_VERIFY_FIRST})))
+            )),
         (status = 400, description = "A bad body, a field missing or invalid, or a username or email taken.", body = ErrorResponse,
             examples(
                 ("Invalid payload" = (value = json!({"status": "error", "message": msg::INVALID_PAYLOAD}))),
@@ -45,7 +50,7 @@ pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: Body<RegisterRequest>,
-) -> Result<Reply<TokenResponse>, ApiError> {
+) -> Result<Reply<RegisterResponse>, ApiError> {
     let body = body.into_inner(Word::Error)?;
     let exists = || ApiError::new(StatusCode::BAD_REQUEST, Word::Error, msg::USER_EXISTS);
     let signup = signup(&state, &body, Word::Error)?;
@@ -59,16 +64,26 @@ pub async fn register(
     if !taken.is_empty() {
         return Err(exists());
     }
+    let verification = state.config.mail.verification;
+    let mail = verification_mail(&state, &signup)?;
     let new_user = hash_signup(&state, signup).await?;
-    // The user and its first session in one transaction: a failure between them leaves
-    // no user behind.
-    let session = sessions::NewSession::for_request(&state, &req);
+    // The user, its verification mail and its first session in one transaction: a failure
+    // between them leaves no user behind. With verification required there is no session
+    // until the address is verified.
+    let session = (verification != EmailVerification::Required)
+        .then(|| sessions::NewSession::for_request(&state, &req));
     let pending = session.clone();
+    let queued = mail.is_some();
     let user = match state
         .db_raw(move |conn| {
             users_db::write_transaction(conn, |conn| {
                 let user = users_db::users::insert(conn, &new_user)?;
-                pending.insert(conn, user.id)?;
+                if let Some(mail) = mail {
+                    mail.for_user(user.id).queue(conn)?;
+                }
+                if let Some(pending) = &pending {
+                    pending.insert(conn, user.id)?;
+                }
                 Ok(user)
             })
         })
@@ -78,11 +93,51 @@ pub async fn register(
         Err(DbError::Duplicate { .. }) => return Err(exists()),
         Err(e) => return Err(e.into()),
     };
+    if queued {
+        state.mailer.wake();
+    }
+    let Some(session) = session else {
+        return Ok(Reply::created(RegisterResponse::VerifyFirst(
+            MessageResponse::new(REGISTERED_VERIFY_FIRST),
+        )));
+    };
     let tokens = session.tokens(&state, user.id)?;
-    Ok(Reply::created(TokenResponse::new(
+    Ok(Reply::created(RegisterResponse::Tokens(TokenResponse::new(
         "Successfully registered.",
         tokens,
-    )))
+    ))))
+}
+
+/// 201 of `POST /auth/register` with `EMAIL_VERIFICATION=required`.
+pub const REGISTERED_VERIFY_FIRST: &str =
+    "Successfully registered. Please verify your email address.";
+
+/// 401 at `POST /auth/login` for a right password of an unverified account, with
+/// `EMAIL_VERIFICATION=required`.
+pub const VERIFY_FIRST: &str = "Please verify your email address.";
+
+/// The verification mail of a new account, when `EMAIL_VERIFICATION` asks for one: to be
+/// queued in the transaction that inserts the user ([`mail::Pending::for_user`]).
+pub(crate) fn verification_mail(
+    state: &AppState,
+    signup: &Signup,
+) -> Result<Option<mail::Pending>, ApiError> {
+    if state.config.mail.verification == EmailVerification::Off {
+        return Ok(None);
+    }
+    mail::ensure_configured(&state.config)?;
+    mail::Pending::new(
+        &state.config,
+        &state.mailer,
+        mail::Addressee {
+            id: users_domain::UserId::new(0),
+            username: Some(signup.username.as_str()),
+            email: signup.email.as_str(),
+        },
+        users_db::mail::TokenPurpose::Verify,
+        signup.email.as_str(),
+    )
+    .map(Some)
 }
 
 /// The fields of a new account, each parsed into its value type; any missing or invalid is
@@ -128,6 +183,8 @@ pub(crate) async fn hash_signup(state: &AppState, signup: Signup) -> Result<NewU
             example = json!({"status": "error", "message": msg::INVALID_PAYLOAD})),
         (status = 404, description = "Unknown email or wrong password (the same answer for both).",
             body = ErrorResponse, example = json!({"status": "error", "message": msg::LOGIN_FAILED})),
+        (status = 401, description = "With `EMAIL_VERIFICATION=required`: a right password for an account whose address is not verified.",
+            body = ErrorResponse, example = json!({"status": "error", "message": VERIFY_FIRST})),
         (status = 500, description = "Unexpected failure.", body = ErrorResponse,
             example = json!({"status": "error", "message": msg::TRY_AGAIN})),
         BodyErrors,
@@ -193,6 +250,13 @@ pub async fn login(
         // The attempt stays recorded as a failure.
         _ => return Err(failed()),
     };
+    if state.config.mail.verification == EmailVerification::Required
+        && user.email_verified_at.is_none()
+    {
+        // A right password: the attempt no longer counts, but no session opens.
+        state.db(move |conn| attempt.withdrawn(conn)).await?;
+        return Err(ApiError::unauthorized(VERIFY_FIRST));
+    }
     let rehash = match rehash {
         Some(Ok(hash)) => Some(hash),
         Some(Err(e)) => {

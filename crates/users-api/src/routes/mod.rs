@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod auth;
+pub mod email;
 pub mod mfa;
 pub mod ops;
+pub mod pages;
 pub mod revocations;
 pub mod users;
 

@@ -173,15 +173,31 @@ pub async fn create(
         }
     }
     let signup = auth::signup(&state, &body, Word::Fail)?;
+    // With EMAIL_VERIFICATION on, the new account's verification mail is queued with it.
+    let mail = auth::verification_mail(&state, &signup)?;
+    let queued = mail.is_some();
     let new_user = auth::hash_signup(&state, signup).await?;
     let inserted = state
-        .db_raw(move |conn| users_db::users::insert(conn, &new_user))
+        .db_raw(move |conn| {
+            users_db::write_transaction(conn, |conn| {
+                let user = users_db::users::insert(conn, &new_user)?;
+                if let Some(mail) = mail {
+                    mail.for_user(user.id).queue(conn)?;
+                }
+                Ok(user)
+            })
+        })
         .await?;
     match inserted {
-        Ok(user) => Ok(Reply::created(MessageResponse::new(format!(
-            "{} was added!",
-            user.email
-        )))),
+        Ok(user) => {
+            if queued {
+                state.mailer.wake();
+            }
+            Ok(Reply::created(MessageResponse::new(format!(
+                "{} was added!",
+                user.email
+            ))))
+        }
         Err(DbError::Duplicate {
             field: UniqueField::Email,
         }) => Err(email_taken()),
