@@ -58,18 +58,7 @@ impl FromRequest for JsonBody {
         if !is_json_content_type(req) {
             return Box::pin(std::future::ready(Ok(Self::Invalid)));
         }
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        // actix-web's client_request_timeout bounds the request head only; the body gets
-        // the same bound here, so a client trickling its body cannot hold a worker's slot.
-        let timeout = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(DEFAULT_BODY_TIMEOUT, |state| {
-                Duration::from_secs(state.config.request_timeout_secs)
-            });
+        let (declared, timeout) = body_limits(req);
         let payload = payload.take();
         Box::pin(async move {
             Ok(read_json(declared, timeout, payload)
@@ -79,12 +68,13 @@ impl FromRequest for JsonBody {
     }
 }
 
-/// Reads the body (at most [`MAX_BODY_BYTES`], within `timeout`) and parses it.
-async fn read_json(
+/// Reads the body (at most [`MAX_BODY_BYTES`], within `timeout`): `None` when the
+/// connection failed mid-body; 413 when it is too large, 408 when it is too slow.
+async fn read_limited(
     declared: Option<usize>,
     timeout: Duration,
     mut payload: Payload,
-) -> Result<JsonBody, ApiError> {
+) -> Result<Option<web::BytesMut>, ApiError> {
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Word::Error, msg::TOO_LARGE);
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
@@ -102,9 +92,18 @@ async fn read_json(
         }
         Ok(Some(body))
     };
-    let body = actix_web::rt::time::timeout(timeout, read)
+    actix_web::rt::time::timeout(timeout, read)
         .await
-        .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, Word::Error, msg::TIMEOUT))??;
+        .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, Word::Error, msg::TIMEOUT))?
+}
+
+/// Reads the body and parses it.
+async fn read_json(
+    declared: Option<usize>,
+    timeout: Duration,
+    payload: Payload,
+) -> Result<JsonBody, ApiError> {
+    let body = read_limited(declared, timeout, payload).await?;
     Ok(
         match body.map(|body| serde_json::from_slice::<Value>(&body)) {
             Some(Ok(Value::Object(map))) if !map.is_empty() && !map.values().any(has_nul) => {
@@ -113,6 +112,53 @@ async fn read_json(
             _ => JsonBody::Invalid,
         },
     )
+}
+
+/// The parts of a request that bound how its body is read: the declared length and the
+/// time it may take.
+fn body_limits(req: &HttpRequest) -> (Option<usize>, Duration) {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    // actix-web's client_request_timeout bounds the request head only; the body gets
+    // the same bound here, so a client trickling its body cannot hold a worker's slot.
+    let timeout = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |state| {
+            Duration::from_secs(state.config.request_timeout_secs)
+        });
+    (declared, timeout)
+}
+
+/// A raw body (an HTML form's), read with the same bounds as JSON bodies: at most
+/// [`MAX_BODY_BYTES`] (else 413), within `REQUEST_TIMEOUT_SECONDS` (else 408). A body cut
+/// off by the client reads as empty.
+pub struct RawBody(Result<web::Bytes, ApiError>);
+
+impl RawBody {
+    /// The bytes, or the 413 / 408.
+    pub fn bytes(self) -> Result<web::Bytes, ApiError> {
+        self.0
+    }
+}
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (declared, timeout) = body_limits(req);
+        let payload = payload.take();
+        Box::pin(async move {
+            Ok(Self(
+                read_limited(declared, timeout, payload)
+                    .await
+                    .map(|b| b.unwrap_or_default().freeze()),
+            ))
+        })
+    }
 }
 
 /// Whether a JSON value holds a NUL character in any string (key or value): no field of

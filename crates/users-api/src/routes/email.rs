@@ -12,7 +12,7 @@ use users_db::mail::{Queued, TokenPurpose};
 use users_domain::{Email, Password, User, UserId, now_utc};
 
 use crate::bodies::{
-    DatabaseErrors, EmailChangeRequest, EmailTokenRequest, ErrorResponse, ForgotPasswordRequest,
+    BodyErrors, DatabaseErrors, EmailChangeRequest, EmailTokenRequest, ErrorResponse, ForgotPasswordRequest,
     MessageResponse, PasswordResetRequest, ProtectedErrors, Reply, ThrottleErrors,
 };
 use crate::error::{ApiError, Word, msg};
@@ -216,6 +216,7 @@ pub async fn confirm_token(state: &AppState, token: &str) -> Result<Confirmed, A
                 ("Invalid token" = (value = json!({"status": "fail", "message": INVALID_TOKEN}))),
                 ("Taken" = (value = json!({"status": "fail", "message": msg::USER_EXISTS})))
             )),
+        BodyErrors,
         DatabaseErrors,
     )
 )]
@@ -254,6 +255,7 @@ pub async fn confirm(
         (status = 503, description = "In production without `SMTP_URL`: mail cannot be sent.", body = ErrorResponse,
             example = json!({"status": "error", "message": mail::NOT_CONFIGURED})),
         ProtectedErrors,
+        BodyErrors,
         ThrottleErrors,
         DatabaseErrors,
     )
@@ -334,6 +336,7 @@ pub async fn change(
             example = json!({"status": "fail", "message": msg::INVALID_PAYLOAD})),
         (status = 503, description = "In production without `SMTP_URL`: mail cannot be sent.", body = ErrorResponse,
             example = json!({"status": "error", "message": mail::NOT_CONFIGURED})),
+        BodyErrors,
         DatabaseErrors,
     )
 )]
@@ -447,6 +450,7 @@ pub async fn reset_with_token(
                 ("Invalid payload" = (value = json!({"status": "fail", "message": msg::INVALID_PAYLOAD}))),
                 ("Invalid token" = (value = json!({"status": "fail", "message": INVALID_TOKEN})))
             )),
+        BodyErrors,
         DatabaseErrors,
     )
 )]

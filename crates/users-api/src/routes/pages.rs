@@ -17,8 +17,9 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::bodies::DatabaseErrors;
+use crate::bodies::{BodyErrors, DatabaseErrors};
 use crate::error::ApiError;
+use crate::extract::RawBody;
 use crate::routes::email::{self, INVALID_TOKEN, PASSWORD_RESET};
 use crate::state::AppState;
 
@@ -164,14 +165,15 @@ pub async fn verify_page(query: web::Query<TokenParams>) -> HttpResponse {
     responses(
         (status = 200, description = "An HTML page whose `#result` reads `Email verified.`, `Email updated.`, or why not.", body = String,
             content_type = "text/html"),
+        BodyErrors,
         DatabaseErrors,
     )
 )]
 pub async fn verify_submit(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let form = params(&body);
+    let form = params(&body.bytes()?);
     let Some(token) = form.token() else {
         return Ok(page(VERIFY_TITLE, &result(INCOMPLETE, true)));
     };
@@ -188,12 +190,13 @@ fn reset_form(token: &str, min_chars: usize) -> String {
     format!(
         "<form method=\"post\" action=\"/reset-password\">\n\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\n\
-         <label for=\"password\">New password (at least {min_chars} characters)</label>\n\
+         <label for=\"password\">New password (at least {min_chars} character{s})</label>\n\
          <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" required>\n\
          <label for=\"confirm\">The new password again</label>\n\
          <input type=\"password\" id=\"confirm\" name=\"confirm\" autocomplete=\"new-password\" required>\n\
          <button type=\"submit\">Set the new password</button>\n</form>",
         token = escape(token),
+        s = if min_chars == 1 { "" } else { "s" },
     )
 }
 
@@ -235,14 +238,15 @@ pub async fn reset_page(
     responses(
         (status = 200, description = "An HTML page whose `#result` reads `Password has been reset.`, or why not.", body = String,
             content_type = "text/html"),
+        BodyErrors,
         DatabaseErrors,
     )
 )]
 pub async fn reset_submit(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let form = params(&body);
+    let form = params(&body.bytes()?);
     let Some(token) = form.token() else {
         return Ok(page(RESET_TITLE, &result(INCOMPLETE, true)));
     };

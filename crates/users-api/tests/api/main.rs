@@ -11,6 +11,7 @@
 mod common;
 mod helpers;
 mod import;
+mod mail;
 mod maintenance;
 mod metrics_keys;
 mod mfa;
@@ -26,5 +27,6 @@ mod seed_auth;
 mod seed_user_model;
 mod seed_users;
 mod sessions;
+mod smtp_sink;
 mod throttle;
 mod unseeded;

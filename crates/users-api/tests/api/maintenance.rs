@@ -66,6 +66,30 @@ fn a_run_purges_with_the_configured_retention() {
             "INSERT INTO revocation_events (sid, created_at) VALUES ('old', '2000-01-01 00:00:00')",
         )
         .unwrap();
+        // Mail: a sent mail and a stand-in older than a day go; a recent sent one and an
+        // old pending one stay. An expired token goes, a live one stays.
+        let day_old = (now - TimeDelta::days(2)).format("%Y-%m-%d %H:%M:%S");
+        let recent = (now - TimeDelta::hours(2)).format("%Y-%m-%d %H:%M:%S");
+        let later = (now + TimeDelta::hours(1)).format("%Y-%m-%d %H:%M:%S");
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut t.db.connect(),
+            &format!(
+                "INSERT INTO mail_outbox (purpose, recipient, subject, created_at, next_attempt_at, sent_at) \
+                   VALUES ('reset', 'a@x.io', 's', '{day_old}', '{day_old}', '{day_old}'); \
+                 INSERT INTO mail_outbox (purpose, recipient, subject, created_at, next_attempt_at, sent_at) \
+                   VALUES ('none', '', '', '{day_old}', '{day_old}', '{day_old}'); \
+                 INSERT INTO mail_outbox (purpose, recipient, subject, created_at, next_attempt_at, sent_at) \
+                   VALUES ('reset', 'a@x.io', 's', '{recent}', '{recent}', '{recent}'); \
+                 INSERT INTO mail_outbox (purpose, recipient, subject, body, created_at, next_attempt_at) \
+                   VALUES ('reset', 'a@x.io', 's', 'sealed', '{day_old}', '{day_old}'); \
+                 INSERT INTO mail_tokens (token_hash, user_id, purpose, email, created_at, expires_at) \
+                   VALUES ('expired', {id}, 'reset', 'a@x.io', '{day_old}', '{recent}'); \
+                 INSERT INTO mail_tokens (token_hash, user_id, purpose, email, created_at, expires_at) \
+                   VALUES ('live', {id}, 'reset', 'a@x.io', '{recent}', '{later}');",
+                id = user.id.get()
+            ),
+        )
+        .unwrap();
 
         let report = maintenance::run_once(t.db.pool(), &settings, now).unwrap();
         assert_eq!(
@@ -76,6 +100,8 @@ fn a_run_purges_with_the_configured_retention() {
                 folded: 0,
                 mfa_tokens: 1,
                 revocation_events: 1,
+                mails: 2,
+                mail_tokens: 1,
             },
             "{b}"
         );

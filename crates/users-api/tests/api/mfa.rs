@@ -15,7 +15,7 @@ use crate::helpers::{Reply, TestApp, bearer, get, post_json, send};
 use crate::init;
 
 const EMAIL: &str = "ann@test.com";
-const PASSWORD: &str = "correct horse";
+pub(crate) const PASSWORD: &str = "correct horse";
 
 fn apps(extra: &[(&str, &str)]) -> Vec<TestApp> {
     TestDb::all()
@@ -24,7 +24,7 @@ fn apps(extra: &[(&str, &str)]) -> Vec<TestApp> {
         .collect()
 }
 
-fn now_step() -> u64 {
+pub(crate) fn now_step() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp()).unwrap() / 30
 }
 
@@ -87,7 +87,7 @@ where
 }
 
 /// Enrols and confirms TOTP for the caller: the secret and the recovery codes.
-async fn enable<S, B>(app: &S, token: &str) -> (TotpSecret, Vec<String>)
+pub(crate) async fn enable<S, B>(app: &S, token: &str) -> (TotpSecret, Vec<String>)
 where
     S: actix_web::dev::Service<
             actix_http::Request,
