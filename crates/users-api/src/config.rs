@@ -1609,8 +1609,73 @@ mod tests {
                 "DATABASE_URL",
                 "DATABASE_TEST_URL",
                 "SECRET_KEY",
-                "REVOCATION_FEED_TOKEN"
+                "REVOCATION_FEED_TOKEN",
+                "SMTP_URL"
             ]
         );
+        // The SMTP password is redacted, the rest of the URL shown.
+        let c = config(&[
+            ("APP_ENV", "testing"),
+            (
+                "SMTP_URL",
+                "smtp://apikey:mail-pass@smtp.example.com:587?tls=required",
+            ),
+        ])
+        .unwrap();
+        let out = c.render();
+        assert!(!out.contains("mail-pass"), "{out}");
+        assert!(
+            out.contains("SMTP_URL=smtp://apikey:<redacted>@smtp.example.com:587?tls=required"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn mail_settings_are_checked() {
+        let c = config(&[("APP_ENV", "testing")]).unwrap();
+        assert_eq!(c.mail.smtp_url, None);
+        assert_eq!(c.mail.from, "users-service <no-reply@localhost>");
+        assert_eq!(c.mail.app_url, "http://127.0.0.1:5000");
+        assert_eq!(c.mail.verification, EmailVerification::Off);
+        assert_eq!((c.mail.max_attempts, c.mail.max_per_hour), (10, 5));
+        assert_eq!(
+            (c.mail.email_token_ttl_secs, c.mail.reset_ttl_secs),
+            (86_400, 3600)
+        );
+        let c = config(&[
+            ("APP_ENV", "testing"),
+            ("APP_URL", "https://app.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(c.mail.app_url, "https://app.example.com");
+        for (var, value) in [
+            ("SMTP_URL", "http://mail.example.com"),
+            ("SMTP_URL", "smtp://"),
+            ("MAIL_FROM", "not a mailbox"),
+            ("APP_URL", "ftp://example.com"),
+            ("APP_URL", "https://"),
+            ("EMAIL_VERIFICATION", "sometimes"),
+            ("MAIL_MAX_ATTEMPTS", "0"),
+        ] {
+            let e = config(&[("APP_ENV", "testing"), (var, value)]).unwrap_err();
+            assert_eq!(e.variable, var, "{value}");
+        }
+        // Production cannot verify addresses without a way to send mail.
+        let secret = "0123456789abcdef0123456789abcdef";
+        let e = config(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", secret),
+            ("EMAIL_VERIFICATION", "required"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "EMAIL_VERIFICATION");
+        let c = config(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", secret),
+            ("EMAIL_VERIFICATION", "required"),
+            ("SMTP_URL", "smtps://u:p@smtp.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(c.mail.verification, EmailVerification::Required);
     }
 }

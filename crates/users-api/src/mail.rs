@@ -162,7 +162,7 @@ fn lifetime_text(secs: u32) -> String {
             format!("{n} {unit}s")
         }
     };
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         plural(secs / 3600, "hour")
     } else if secs >= 60 {
         plural(secs.div_ceil(60), "minute")

@@ -391,16 +391,15 @@ pub fn claim(
     })
 }
 
-/// A pending mail (neither sent nor given up).
-fn pending(
-    id: i64,
-) -> diesel::dsl::Filter<
-    diesel::dsl::Filter<
-        diesel::dsl::Filter<mail_outbox::table, diesel::dsl::Eq<mail_outbox::id, i64>>,
-        diesel::dsl::IsNull<mail_outbox::sent_at>,
-    >,
+/// The query of one pending mail.
+type PendingMail = diesel::dsl::Filter<
+    diesel::dsl::Filter<ById, diesel::dsl::IsNull<mail_outbox::sent_at>>,
     diesel::dsl::IsNull<mail_outbox::failed_at>,
-> {
+>;
+type ById = diesel::dsl::Filter<mail_outbox::table, diesel::dsl::Eq<mail_outbox::id, i64>>;
+
+/// A pending mail (neither sent nor given up).
+fn pending(id: i64) -> PendingMail {
     mail_outbox::table
         .filter(mail_outbox::id.eq(id))
         .filter(mail_outbox::sent_at.is_null())

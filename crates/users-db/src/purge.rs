@@ -112,5 +112,12 @@ pub fn mail_tokens(
     before: NaiveDateTime,
     batch: i64,
 ) -> Result<usize, DbError> {
-    delete_batch_by(conn, "mail_tokens", "token_hash", "expires_at <", before, batch.max(1))
+    delete_batch_by(
+        conn,
+        "mail_tokens",
+        "token_hash",
+        "expires_at <",
+        before,
+        batch.max(1),
+    )
 }

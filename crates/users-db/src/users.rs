@@ -552,9 +552,7 @@ pub fn mark_email_verified(
     email: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let mine = users::table
-        .find(id.get())
-        .filter(users::email.eq(email));
+    let mine = users::table.find(id.get()).filter(users::email.eq(email));
     diesel::update(mine.filter(users::email_verified_at.is_null()))
         .set(users::email_verified_at.eq(now))
         .execute(conn)?;

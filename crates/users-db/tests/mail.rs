@@ -87,7 +87,10 @@ fn the_hourly_cap_holds_when_requests_race() {
             .unwrap()
         });
         let queued = outcomes.iter().filter(|q| **q == Queued::Queued).count();
-        assert_eq!(queued, 3, "{b}: {queued} of {THREADS} racing requests queued, cap 3");
+        assert_eq!(
+            queued, 3,
+            "{b}: {queued} of {THREADS} racing requests queued, cap 3"
+        );
         assert_eq!(mail::backlog(&mut db.conn()).unwrap(), 3, "{b}");
     }
 }
@@ -114,9 +117,14 @@ fn a_token_is_spent_once_however_many_race_for_it() {
         assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{b}");
         // Another purpose cannot spend it, used or not.
         assert!(
-            mail::spend_token(&mut db.conn(), "the-hash", &[TokenPurpose::Verify], now_utc())
-                .unwrap()
-                .is_none()
+            mail::spend_token(
+                &mut db.conn(),
+                "the-hash",
+                &[TokenPurpose::Verify],
+                now_utc()
+            )
+            .unwrap()
+            .is_none()
         );
     }
 }
@@ -143,7 +151,12 @@ fn racing_deliverers_never_hold_the_same_mail() {
         });
         let all: Vec<(i64, i32)> = claims.into_iter().flatten().collect();
         let ids: HashSet<i64> = all.iter().map(|(id, _)| *id).collect();
-        assert_eq!(all.len(), MAILS, "{b}: {} claims of {MAILS} mails", all.len());
+        assert_eq!(
+            all.len(),
+            MAILS,
+            "{b}: {} claims of {MAILS} mails",
+            all.len()
+        );
         assert_eq!(ids.len(), MAILS, "{b}: a mail was claimed twice");
         assert!(all.iter().all(|(_, attempts)| *attempts == 1), "{b}");
         // Held: nobody takes them again before the lease ends; after it, they come back.
@@ -152,7 +165,11 @@ fn racing_deliverers_never_hold_the_same_mail() {
         assert!(again.is_empty(), "{b}");
         let later = now + TimeDelta::minutes(6);
         let again = mail::claim(&mut db.conn(), later, later + TimeDelta::minutes(5), 100).unwrap();
-        assert_eq!(again.len(), MAILS, "{b}: a holder that died lets go at the end of its lease");
+        assert_eq!(
+            again.len(),
+            MAILS,
+            "{b}: a holder that died lets go at the end of its lease"
+        );
         assert!(again.iter().all(|c| c.attempts == 2), "{b}");
     }
 }
@@ -171,7 +188,9 @@ fn delivered_and_given_up_mails_lose_their_body_and_leave_the_backlog() {
         let mut conn = db.conn();
         assert!(mail::mark_sent(&mut conn, got[0].id, now).unwrap());
         assert!(mail::mark_failed(&mut conn, got[1].id, now, "550 no").unwrap());
-        assert!(mail::mark_retry(&mut conn, got[2].id, now + TimeDelta::seconds(2), "421").unwrap());
+        assert!(
+            mail::mark_retry(&mut conn, got[2].id, now + TimeDelta::seconds(2), "421").unwrap()
+        );
         // A finished mail is not marked again.
         assert!(!mail::mark_sent(&mut conn, got[1].id, now).unwrap(), "{b}");
         assert_eq!(mail::backlog(&mut conn).unwrap(), 1, "{b}");
@@ -181,7 +200,10 @@ fn delivered_and_given_up_mails_lose_their_body_and_leave_the_backlog() {
             "{b}"
         );
         // Not due yet, then due.
-        assert!(mail::claim(&mut conn, now, now, 10).unwrap().is_empty(), "{b}");
+        assert!(
+            mail::claim(&mut conn, now, now, 10).unwrap().is_empty(),
+            "{b}"
+        );
         let later = now + TimeDelta::seconds(3);
         let retried = mail::claim(&mut conn, later, later, 10).unwrap();
         assert_eq!(retried.len(), 1, "{b}");

@@ -11,8 +11,8 @@ use crate::bodies::{
     RegisterResponse, Reply, StatusResponse, StatusUser, ThrottleErrors, TokenResponse,
 };
 use crate::config::EmailVerification;
-use crate::mail;
 use crate::error::{ApiError, ErrorChain, Word, msg};
+use crate::mail;
 
 use crate::extract::{AuthUser, Body};
 use crate::routes::mfa;
@@ -102,10 +102,9 @@ pub async fn register(
         )));
     };
     let tokens = session.tokens(&state, user.id)?;
-    Ok(Reply::created(RegisterResponse::Tokens(TokenResponse::new(
-        "Successfully registered.",
-        tokens,
-    ))))
+    Ok(Reply::created(RegisterResponse::Tokens(
+        TokenResponse::new("Successfully registered.", tokens),
+    )))
 }
 
 /// 201 of `POST /auth/register` with `EMAIL_VERIFICATION=required`.

@@ -12,8 +12,9 @@ use users_db::mail::{Queued, TokenPurpose};
 use users_domain::{Email, Password, User, UserId, now_utc};
 
 use crate::bodies::{
-    BodyErrors, DatabaseErrors, EmailChangeRequest, EmailTokenRequest, ErrorResponse, ForgotPasswordRequest,
-    MessageResponse, PasswordResetRequest, ProtectedErrors, Reply, ThrottleErrors,
+    BodyErrors, DatabaseErrors, EmailChangeRequest, EmailTokenRequest, ErrorResponse,
+    ForgotPasswordRequest, MessageResponse, PasswordResetRequest, ProtectedErrors, Reply,
+    ThrottleErrors,
 };
 use crate::error::{ApiError, Word, msg};
 use crate::extract::{AuthUser, Body};
@@ -82,10 +83,7 @@ where
 }
 
 /// The account of a token: it must exist and be active.
-fn token_user(
-    conn: &mut users_db::DbConnection,
-    token: &users_db::mail::MailToken,
-) -> Step<User> {
+fn token_user(conn: &mut users_db::DbConnection, token: &users_db::mail::MailToken) -> Step<User> {
     Ok(match users_db::users::find_by_id(conn, token.user())? {
         Some(user) if user.active => Ok(user),
         _ => Err(Refusal::Invalid),
@@ -366,15 +364,15 @@ pub async fn forgot(
         email.as_str(),
     )?;
     let queued = state
-        .db(move |conn| {
-            match users_db::users::find_by_email(conn, &email)?.filter(|u| u.active) {
+        .db(
+            move |conn| match users_db::users::find_by_email(conn, &email)?.filter(|u| u.active) {
                 Some(user) => pending
                     .for_user(user.id)
                     .queue(conn)
                     .map(|q| q == Queued::Queued),
                 None => users_db::mail::queue_nothing(conn, now_utc()).map(|()| false),
-            }
-        })
+            },
+        )
         .await?;
     if queued {
         state.mailer.wake();

@@ -109,7 +109,10 @@ pub struct TokenParams {
 
 impl TokenParams {
     fn token(&self) -> Option<&str> {
-        self.token.as_deref().map(str::trim).filter(|t| !t.is_empty())
+        self.token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -179,7 +182,9 @@ pub async fn verify_submit(
     };
     Ok(match email::confirm_token(&state, token).await {
         Ok(confirmed) => page(VERIFY_TITLE, &result(confirmed.message(), false)),
-        Err(e) if e.status_code().is_client_error() => page(VERIFY_TITLE, &result(e.message(), true)),
+        Err(e) if e.status_code().is_client_error() => {
+            page(VERIFY_TITLE, &result(e.message(), true))
+        }
         Err(e) => return Err(e),
     })
 }
@@ -261,21 +266,25 @@ pub async fn reset_submit(
     if password != form.confirm.as_deref().unwrap_or_default() {
         return Ok(again("The two passwords differ."));
     }
-    Ok(match email::reset_with_token(&state, token, password).await {
-        Ok(()) => page(
-            RESET_TITLE,
-            &format!(
-                "{}\n<p>You can now log in with your new password.</p>",
-                result(PASSWORD_RESET, false)
+    Ok(
+        match email::reset_with_token(&state, token, password).await {
+            Ok(()) => page(
+                RESET_TITLE,
+                &format!(
+                    "{}\n<p>You can now log in with your new password.</p>",
+                    result(PASSWORD_RESET, false)
+                ),
             ),
-        ),
-        Err(e) if e.message() == INVALID_TOKEN => page(RESET_TITLE, &result(INVALID_TOKEN, true)),
-        Err(e) if e.status_code().is_client_error() => again(&format!(
-            "That password cannot be used: it needs at least {min} characters and at most \
+            Err(e) if e.message() == INVALID_TOKEN => {
+                page(RESET_TITLE, &result(INVALID_TOKEN, true))
+            }
+            Err(e) if e.status_code().is_client_error() => again(&format!(
+                "That password cannot be used: it needs at least {min} characters and at most \
              1024 bytes."
-        )),
-        Err(e) => return Err(e),
-    })
+            )),
+            Err(e) => return Err(e),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -150,7 +150,13 @@ async fn verification_in_optional_mode_goes_through_a_real_smtp_conversation() {
         let token = r.body["auth_token"].as_str().unwrap().to_owned();
         assert_eq!(account(&app, &token).await["email_verified"], false, "{b}");
 
-        let (link, t1) = nth_link(&sink, &email, "Verify your email address", 1, "/verify-email");
+        let (link, t1) = nth_link(
+            &sink,
+            &email,
+            "Verify your email address",
+            1,
+            "/verify-email",
+        );
         let mail = &mails_to(&sink.received(), &email, "Verify your email address")[0];
         assert_eq!(mail.from, "no-reply@localhost", "{b}");
         assert_eq!(
@@ -159,7 +165,10 @@ async fn verification_in_optional_mode_goes_through_a_real_smtp_conversation() {
             "{b}"
         );
         assert_eq!(mail.header("To").as_deref(), Some(email.as_str()), "{b}");
-        assert!(link.starts_with(&format!("{APP_URL}/verify-email?token=")), "{link}");
+        assert!(
+            link.starts_with(&format!("{APP_URL}/verify-email?token=")),
+            "{link}"
+        );
         assert!(t1.len() >= 43, "{b}: a token of at least 32 bytes: {t1}");
 
         call!(app, confirm_req(&t1)).assert(200, "success", "Email verified.");
@@ -172,7 +181,12 @@ async fn verification_in_optional_mode_goes_through_a_real_smtp_conversation() {
             "Email already verified.",
         );
         call!(app, confirm_req("not-a-token")).assert(400, "fail", "Invalid or expired token.");
-        for body in [json!({}), json!({"token": 5}), json!({"token": ""}), json!([1])] {
+        for body in [
+            json!({}),
+            json!({"token": 5}),
+            json!({"token": ""}),
+            json!([1]),
+        ] {
             call!(app, post_json("/auth/email/confirm", &body)).assert(
                 400,
                 "fail",
@@ -195,7 +209,11 @@ async fn a_new_link_supersedes_the_old_and_the_hourly_cap_keeps_the_last() {
         let r = call!(app, register_req(&format!("bob-{b}"), &email));
         let token = r.body["auth_token"].as_str().unwrap().to_owned();
         assert_eq!(account(&app, &token).await["email_verified"], false, "{b}");
-        assert_eq!(outbox_rows(&t), 0, "{b}: no mail with EMAIL_VERIFICATION=off");
+        assert_eq!(
+            outbox_rows(&t),
+            0,
+            "{b}: no mail with EMAIL_VERIFICATION=off"
+        );
 
         for _ in 0..2 {
             call!(app, authed_post("/auth/email/verify", &token, &json!({}))).assert(
@@ -204,8 +222,20 @@ async fn a_new_link_supersedes_the_old_and_the_hourly_cap_keeps_the_last() {
                 "Verification email sent.",
             );
         }
-        let (_, first) = nth_link(&sink, &email, "Verify your email address", 1, "/verify-email");
-        let (_, second) = nth_link(&sink, &email, "Verify your email address", 2, "/verify-email");
+        let (_, first) = nth_link(
+            &sink,
+            &email,
+            "Verify your email address",
+            1,
+            "/verify-email",
+        );
+        let (_, second) = nth_link(
+            &sink,
+            &email,
+            "Verify your email address",
+            2,
+            "/verify-email",
+        );
         assert_ne!(first, second, "{b}");
         // Past the cap: the usual answer, no new token, no mail.
         call!(app, authed_post("/auth/email/verify", &token, &json!({}))).assert(
@@ -241,7 +271,10 @@ async fn the_hourly_cap_holds_under_concurrent_requests() {
             .count()
             .get_result(&mut t.db.connect())
             .unwrap();
-        assert_eq!(unused, 1, "{b}: one live token: each new one supersedes the last");
+        assert_eq!(
+            unused, 1,
+            "{b}: one live token: each new one supersedes the last"
+        );
     }
 }
 
@@ -272,7 +305,13 @@ async fn with_verification_required_no_session_opens_until_the_link_is_followed(
             "Please verify your email address.",
         );
         call!(app, login_req(&email, "wrong")).assert(404, "error", "User does not exist.");
-        let (_, token) = nth_link(&sink, &email, "Verify your email address", 1, "/verify-email");
+        let (_, token) = nth_link(
+            &sink,
+            &email,
+            "Verify your email address",
+            1,
+            "/verify-email",
+        );
         call!(app, confirm_req(&token)).assert(200, "success", "Email verified.");
         call!(app, login_req(&email, PASSWORD)).assert(200, "success", "Successfully logged in.");
     }
@@ -285,7 +324,10 @@ async fn an_address_change_is_confirmed_from_the_new_address_with_a_notice_to_th
         let b = t.backend();
         let _delivery = spawn_with(&t.state, fast());
         let app = init!(t);
-        let (old, new) = (format!("dee-{b}@example.com"), format!("dee-new-{b}@example.com"));
+        let (old, new) = (
+            format!("dee-{b}@example.com"),
+            format!("dee-new-{b}@example.com"),
+        );
         let r = call!(app, register_req("dee", &old));
         let token = r.body["auth_token"].as_str().unwrap().to_owned();
         call!(app, register_req("taken", "taken@example.com"));
@@ -303,7 +345,10 @@ async fn an_address_change_is_confirmed_from_the_new_address_with_a_notice_to_th
             "fail",
             "Sorry. That user already exists.",
         );
-        for body in [json!({"email": new}), json!({"email": 5, "password": PASSWORD})] {
+        for body in [
+            json!({"email": new}),
+            json!({"email": 5, "password": PASSWORD}),
+        ] {
             call!(app, authed_post("/auth/email/change", &token, &body)).assert(
                 400,
                 "fail",
@@ -311,13 +356,24 @@ async fn an_address_change_is_confirmed_from_the_new_address_with_a_notice_to_th
             );
         }
         call!(app, change(&new, PASSWORD)).assert(202, "success", "Confirmation email sent.");
-        let (link, change_token) =
-            nth_link(&sink, &new, "Confirm your new email address", 1, "/verify-email");
+        let (link, change_token) = nth_link(
+            &sink,
+            &new,
+            "Confirm your new email address",
+            1,
+            "/verify-email",
+        );
         assert!(link.starts_with(APP_URL), "{link}");
         let notice = wait_mails_to(&sink, &old, "Your email address was changed", 1);
         assert_eq!(notice.len(), 1, "{b}: one notice to the old address");
-        assert!(!notice[0].body().contains("token="), "{b}: the notice carries no link");
-        assert!(notice[0].body().contains(&new), "{b}: it names the new address");
+        assert!(
+            !notice[0].body().contains("token="),
+            "{b}: the notice carries no link"
+        );
+        assert!(
+            notice[0].body().contains(&new),
+            "{b}: it names the new address"
+        );
         // Not changed until confirmed.
         let status = call!(app, bearer(get("/auth/status"), &token));
         assert_eq!(status.body["data"]["email"], old.as_str(), "{b}");
@@ -331,9 +387,18 @@ async fn an_address_change_is_confirmed_from_the_new_address_with_a_notice_to_th
         // An address taken between the request and the confirmation.
         let other = format!("dee-third-{b}@example.com");
         call!(app, change(&other, PASSWORD)).assert(202, "success", "Confirmation email sent.");
-        let (_, late) =
-            nth_link(&sink, &other, "Confirm your new email address", 1, "/verify-email");
-        call!(app, register_req("squatter", &other)).assert(201, "success", "Successfully registered.");
+        let (_, late) = nth_link(
+            &sink,
+            &other,
+            "Confirm your new email address",
+            1,
+            "/verify-email",
+        );
+        call!(app, register_req("squatter", &other)).assert(
+            201,
+            "success",
+            "Successfully registered.",
+        );
         call!(app, confirm_req(&late)).assert(400, "fail", "Sorry. That user already exists.");
         assert_eq!(account(&app, &token).await["email"], new.as_str(), "{b}");
     }
@@ -346,7 +411,10 @@ async fn a_verification_link_for_an_address_the_account_no_longer_has_is_refused
         let b = t.backend();
         let _delivery = spawn_with(&t.state, fast());
         let app = init!(t);
-        let (old, new) = (format!("eve-{b}@example.com"), format!("eve-new-{b}@example.com"));
+        let (old, new) = (
+            format!("eve-{b}@example.com"),
+            format!("eve-new-{b}@example.com"),
+        );
         let r = call!(app, register_req("eve", &old));
         let token = r.body["auth_token"].as_str().unwrap().to_owned();
         call!(app, authed_post("/auth/email/verify", &token, &json!({})));
@@ -363,7 +431,13 @@ async fn a_verification_link_for_an_address_the_account_no_longer_has_is_refused
 #[actix_web::test]
 async fn password_recovery_resets_revokes_and_keeps_the_second_factor() {
     let sink = SmtpSink::start(Mode::Accept);
-    for t in apps(&sink, &[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"), ("PASSWORD_MIN_LENGTH", "8")]) {
+    for t in apps(
+        &sink,
+        &[
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+            ("PASSWORD_MIN_LENGTH", "8"),
+        ],
+    ) {
         let b = t.backend();
         let _delivery = spawn_with(&t.state, fast());
         let app = init!(t);
@@ -392,7 +466,11 @@ async fn password_recovery_resets_revokes_and_keeps_the_second_factor() {
                 "If that email is registered, a reset link has been sent.",
             );
         }
-        for body in [json!({}), json!({"email": 5}), json!({"email": "not an address"})] {
+        for body in [
+            json!({}),
+            json!({"email": 5}),
+            json!({"email": "not an address"}),
+        ] {
             call!(app, post_json("/auth/password/forgot", &body)).assert(
                 400,
                 "fail",
@@ -400,7 +478,10 @@ async fn password_recovery_resets_revokes_and_keeps_the_second_factor() {
             );
         }
         let (link, token) = nth_link(&sink, email, "Reset your password", 1, "/reset-password");
-        assert!(link.starts_with(&format!("{APP_URL}/reset-password?token=")), "{link}");
+        assert!(
+            link.starts_with(&format!("{APP_URL}/reset-password?token=")),
+            "{link}"
+        );
         // Only the registered, active address got a mail; the others left stand-in rows.
         let recipients: Vec<String> = mail_outbox::table
             .filter(mail_outbox::purpose.eq("reset"))
@@ -427,12 +508,16 @@ async fn password_recovery_resets_revokes_and_keeps_the_second_factor() {
         };
         // A password outside the policy: 400, and the token stays usable.
         call!(app, reset("short")).assert(400, "fail", "Invalid payload.");
-        call!(app, post_json("/auth/password/reset", &json!({"token": token}))).assert(
-            400,
-            "fail",
-            "Invalid payload.",
+        call!(
+            app,
+            post_json("/auth/password/reset", &json!({"token": token}))
+        )
+        .assert(400, "fail", "Invalid payload.");
+        call!(app, reset("a brand new password")).assert(
+            200,
+            "success",
+            "Password has been reset.",
         );
-        call!(app, reset("a brand new password")).assert(200, "success", "Password has been reset.");
         call!(app, reset("another new password")).assert(400, "fail", "Invalid or expired token.");
 
         // Every session revoked: access and refresh tokens.
@@ -460,7 +545,10 @@ async fn password_recovery_resets_revokes_and_keeps_the_second_factor() {
         r.assert(200, "success", "Successfully logged in.");
         let fresh = r.body["auth_token"].as_str().unwrap();
         let data = account(&app, fresh).await;
-        assert_eq!(data["email_verified"], true, "{b}: a reset verifies the address");
+        assert_eq!(
+            data["email_verified"], true,
+            "{b}: a reset verifies the address"
+        );
         assert_eq!(data["mfa_enabled"], true, "{b}");
     }
 }
@@ -499,8 +587,8 @@ async fn expired_and_superseded_reset_links_are_refused() {
 
 /// A second `AppState` on `t`'s database with its own pool: another instance.
 fn another_instance(t: &TestApp) -> AppState {
-    let pool = users_db::build_pool(t.db.url(), users_db::PoolOptions::default())
-        .expect("a second pool");
+    let pool =
+        users_db::build_pool(t.db.url(), users_db::PoolOptions::default()).expect("a second pool");
     AppState::new((*t.state.config).clone(), pool).expect("a second instance")
 }
 
@@ -516,7 +604,11 @@ async fn the_outbox_rides_out_an_smtp_outage_and_a_restart_and_delivers_once() {
         let email = format!("gus-{b}@example.com");
         call!(app, register_req("gus", &email));
         // The request does not wait for SMTP: answered while the server refuses.
-        call!(app, post_json("/auth/password/forgot", &json!({"email": email}))).assert(
+        call!(
+            app,
+            post_json("/auth/password/forgot", &json!({"email": email}))
+        )
+        .assert(
             202,
             "success",
             "If that email is registered, a reset link has been sent.",
@@ -536,7 +628,10 @@ async fn the_outbox_rides_out_an_smtp_outage_and_a_restart_and_delivers_once() {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(attempts >= 1, "{b}");
-        assert!(error.is_some_and(|e| e.contains("421")), "{b}: the 421 is recorded");
+        assert!(
+            error.is_some_and(|e| e.contains("421")),
+            "{b}: the 421 is recorded"
+        );
         assert!(t.state.metrics.mail_retried.get() >= 1, "{b}");
         // The instance stops with the mail pending.
         drop(delivery);
@@ -560,7 +655,10 @@ async fn the_outbox_rides_out_an_smtp_outage_and_a_restart_and_delivers_once() {
                 assert!(body.is_none(), "{b}: the body is erased once delivered");
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{b}: never marked sent");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{b}: never marked sent"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(
@@ -582,7 +680,10 @@ async fn a_permanent_refusal_gives_the_mail_up() {
         let app = init!(t);
         let email = format!("hal-{b}@example.com");
         call!(app, register_req("hal", &email));
-        call!(app, post_json("/auth/password/forgot", &json!({"email": email})));
+        call!(
+            app,
+            post_json("/auth/password/forgot", &json!({"email": email}))
+        );
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let (failed, attempts, body): (Option<chrono::NaiveDateTime>, i32, Option<String>) =
@@ -627,7 +728,10 @@ async fn two_instances_on_one_database_deliver_each_mail_once() {
         let app = init!(t);
         const N: usize = 30;
         for i in 0..N {
-            call!(app, register_req(&format!("u{i}"), &format!("u{i}-{b}@example.com")));
+            call!(
+                app,
+                register_req(&format!("u{i}"), &format!("u{i}-{b}@example.com"))
+            );
         }
         // Queued first, then both instances deliver at once.
         for i in 0..N {
@@ -639,10 +743,7 @@ async fn two_instances_on_one_database_deliver_each_mail_once() {
                 )
             );
         }
-        let small = DeliverySettings {
-            batch: 2,
-            ..fast()
-        };
+        let small = DeliverySettings { batch: 2, ..fast() };
         let one = spawn_with(&t.state, small);
         let two = spawn_with(&other, small);
         sink.wait_for(before + N, WAIT);
@@ -683,9 +784,15 @@ async fn without_smtp_production_refuses_to_send_and_testing_logs() {
         let unavailable = |r: Reply| r.assert(503, "error", "Email delivery is not configured.");
         unavailable(call!(
             app,
-            post_json("/auth/password/forgot", &json!({"email": "ivy@example.com"}))
+            post_json(
+                "/auth/password/forgot",
+                &json!({"email": "ivy@example.com"})
+            )
         ));
-        unavailable(call!(app, authed_post("/auth/email/verify", &token, &json!({}))));
+        unavailable(call!(
+            app,
+            authed_post("/auth/email/verify", &token, &json!({}))
+        ));
         unavailable(call!(
             app,
             authed_post(
@@ -706,7 +813,11 @@ async fn without_smtp_production_refuses_to_send_and_testing_logs() {
             app,
             post_json("/auth/password/forgot", &json!({"email": "jo@example.com"}))
         )
-        .assert(202, "success", "If that email is registered, a reset link has been sent.");
+        .assert(
+            202,
+            "success",
+            "If that email is registered, a reset link has been sent.",
+        );
         let deadline = std::time::Instant::now() + WAIT;
         while t.state.metrics.mail_sent.get() == 0 {
             assert!(std::time::Instant::now() < deadline, "{b}: never logged");
@@ -724,19 +835,32 @@ async fn the_pages_never_spend_a_token_on_get_and_work_as_forms() {
         let app = init!(t);
         let email = format!("kim-{b}@example.com");
         call!(app, register_req("kim", &email));
-        let (_, token) = nth_link(&sink, &email, "Verify your email address", 1, "/verify-email");
+        let (_, token) = nth_link(
+            &sink,
+            &email,
+            "Verify your email address",
+            1,
+            "/verify-email",
+        );
         for _ in 0..3 {
             let page = call!(app, get(&format!("/verify-email?token={token}")));
             assert_eq!(page.status.as_u16(), 200, "{b}");
             let html = String::from_utf8_lossy(&page.raw).into_owned();
-            assert!(html.contains("<form method=\"post\" action=\"/verify-email\">"), "{html}");
+            assert!(
+                html.contains("<form method=\"post\" action=\"/verify-email\">"),
+                "{html}"
+            );
             assert!(html.contains(&format!("value=\"{token}\"")), "{b}");
             assert!(!html.contains("<script"), "{b}: no script");
             let csp = page.header("content-security-policy").unwrap();
             assert!(csp.starts_with("default-src 'none'"), "{csp}");
             assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
             assert_eq!(page.header("cache-control"), Some("no-store"));
-            assert!(page.header("content-type").unwrap().starts_with("text/html"));
+            assert!(
+                page.header("content-type")
+                    .unwrap()
+                    .starts_with("text/html")
+            );
         }
         // Still unused: the form's POST spends it.
         let form = |path: &str, body: String| {
@@ -747,13 +871,19 @@ async fn the_pages_never_spend_a_token_on_get_and_work_as_forms() {
         };
         let done = call!(app, form("/verify-email", format!("token={token}")));
         let html = String::from_utf8_lossy(&done.raw).into_owned();
-        assert!(html.contains("<p id=\"result\">Email verified.</p>"), "{b}: {html}");
+        assert!(
+            html.contains("<p id=\"result\">Email verified.</p>"),
+            "{b}: {html}"
+        );
         let again = call!(app, form("/verify-email", format!("token={token}")));
         let html = String::from_utf8_lossy(&again.raw).into_owned();
         assert!(html.contains("Invalid or expired token."), "{b}: {html}");
 
         // The reset page: a GET shows the form; different passwords keep the token usable.
-        call!(app, post_json("/auth/password/forgot", &json!({"email": email})));
+        call!(
+            app,
+            post_json("/auth/password/forgot", &json!({"email": email}))
+        );
         let (_, reset) = nth_link(&sink, &email, "Reset your password", 1, "/reset-password");
         let page = call!(app, get(&format!("/reset-password?token={reset}")));
         let html = String::from_utf8_lossy(&page.raw).into_owned();
@@ -776,7 +906,11 @@ async fn the_pages_never_spend_a_token_on_get_and_work_as_forms() {
         );
         let html = String::from_utf8_lossy(&ok.raw).into_owned();
         assert!(html.contains("Password has been reset."), "{b}: {html}");
-        call!(app, login_req(&email, "the new one")).assert(200, "success", "Successfully logged in.");
+        call!(app, login_req(&email, "the new one")).assert(
+            200,
+            "success",
+            "Successfully logged in.",
+        );
         // A page without a token says so.
         let page = call!(app, get("/reset-password"));
         let html = String::from_utf8_lossy(&page.raw).into_owned();
@@ -847,7 +981,10 @@ async fn no_link_token_is_stored_in_plain_text_before_or_after_delivery() {
         call!(app, register_req("lee", &email));
         let r = call!(app, login_req(&email, PASSWORD));
         let access = r.body["auth_token"].as_str().unwrap().to_owned();
-        call!(app, post_json("/auth/password/forgot", &json!({"email": email})));
+        call!(
+            app,
+            post_json("/auth/password/forgot", &json!({"email": email}))
+        );
         call!(
             app,
             authed_post(
@@ -858,11 +995,23 @@ async fn no_link_token_is_stored_in_plain_text_before_or_after_delivery() {
         );
         // Pending (the server refuses): the bodies that hold the tokens are sealed.
         let pending = everything_stored(&t);
-        assert!(!contains(&pending, "token="), "{b}: a link in plain text before delivery");
-        assert!(!contains(&pending, APP_URL), "{b}: a link in plain text before delivery");
+        assert!(
+            !contains(&pending, "token="),
+            "{b}: a link in plain text before delivery"
+        );
+        assert!(
+            !contains(&pending, APP_URL),
+            "{b}: a link in plain text before delivery"
+        );
         sink.set_mode(Mode::Accept);
         let _delivery = spawn_with(&t.state, fast());
-        let (_, verify) = nth_link(&sink, &email, "Verify your email address", 1, "/verify-email");
+        let (_, verify) = nth_link(
+            &sink,
+            &email,
+            "Verify your email address",
+            1,
+            "/verify-email",
+        );
         let (_, reset) = nth_link(&sink, &email, "Reset your password", 1, "/reset-password");
         let (_, change) = nth_link(
             &sink,
@@ -873,8 +1022,14 @@ async fn no_link_token_is_stored_in_plain_text_before_or_after_delivery() {
         );
         let stored = everything_stored(&t);
         for token in [&verify, &reset, &change] {
-            assert!(!contains(&pending, token), "{b}: a token in plain text before delivery");
-            assert!(!contains(&stored, token), "{b}: a token in plain text after delivery");
+            assert!(
+                !contains(&pending, token),
+                "{b}: a token in plain text before delivery"
+            );
+            assert!(
+                !contains(&stored, token),
+                "{b}: a token in plain text after delivery"
+            );
         }
         sink.set_mode(Mode::Refuse);
     }
