@@ -7,6 +7,7 @@
     reason = "test helpers outside #[test] functions panic on a failed set-up"
 )]
 
+mod account;
 #[path = "../common/mod.rs"]
 mod common;
 mod helpers;
