@@ -76,6 +76,30 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// An optional text field of a Part C request: absent (or `null`), a non-empty string, or
+/// anything else (the wrong type, `""`), which the route answers 400.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OptText {
+    /// Not given.
+    #[default]
+    Absent,
+    /// A non-empty string.
+    Given(String),
+    /// Given, but not a non-empty string.
+    Wrong,
+}
+
+impl<'de> Deserialize<'de> for OptText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Null => Self::Absent,
+            Value::String(s) if !s.is_empty() => Self::Given(s),
+            _ => Self::Wrong,
+        })
+    }
+}
+
 /// A field that may be absent but, when present, must have its type (`null` included: it is
 /// no boolean). For `#[serde(default, deserialize_with = "present")]`.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -615,11 +639,11 @@ pub struct MfaLoginRequest {
     /// The current six-digit code (or give `recovery_code`).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    pub code: Text,
+    pub code: OptText,
     /// An unused recovery code (or give `code`).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    pub recovery_code: Text,
+    pub recovery_code: OptText,
 }
 
 /// `PATCH /users/{id}`: at least one of the fields.

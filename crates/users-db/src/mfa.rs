@@ -58,6 +58,18 @@ pub fn is_enabled(conn: &mut DbConnection, user_id: UserId) -> Result<bool, DbEr
     Ok(find(conn, user_id)?.is_some_and(|t| t.enabled_at.is_some()))
 }
 
+/// Serialises the changes to one user's factor until the transaction ends (an enrolment
+/// restarted while another request confirms it, say): a transaction-level advisory lock on
+/// PostgreSQL; SQLite's write transaction already excludes every other writer.
+fn lock_factor(conn: &mut DbConnection, user_id: UserId) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("mfa:{}", user_id.get()))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Starts (or restarts) a pending enrolment with a sealed secret. `false` when a factor is
 /// already enabled (nothing changes then).
 pub fn begin_enrolment(
@@ -67,6 +79,7 @@ pub fn begin_enrolment(
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     write_transaction(conn, |conn| {
+        lock_factor(conn, user_id)?;
         if is_enabled(conn, user_id)? {
             return Ok(false);
         }
@@ -95,6 +108,7 @@ pub fn enable(
     code_hashes: &[String],
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
+    lock_factor(conn, user_id)?;
     let n = diesel::update(
         mfa_totp::table
             .filter(mfa_totp::user_id.eq(user_id.get()))

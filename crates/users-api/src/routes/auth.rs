@@ -470,7 +470,9 @@ pub async fn change_password(
                     keep.as_deref(),
                     users_domain::now_utc(),
                 )?;
-                attempt.succeeded(conn)?;
+                // A right old password withdraws this attempt; the account's earlier
+                // failures are cleared by a completed login only.
+                attempt.withdrawn(conn)?;
                 Ok(true)
             })
         })

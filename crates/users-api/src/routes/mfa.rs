@@ -19,8 +19,9 @@ use users_domain::{Password, User, UserId, now_utc};
 
 use crate::bodies::{
     AdminErrors, BodyErrors, DatabaseErrors, ErrorResponse, MessageResponse, MfaLoginRequest,
-    PasswordConfirmRequest, ProtectedErrors, RecoveryCodes, Reply, ThrottleErrors, TokenResponse,
-    TotpCodeRequest, TotpDisableRequest, TotpEnabledResponse, TotpEnrolment, TotpEnrolmentResponse,
+    OptText, PasswordConfirmRequest, ProtectedErrors, RecoveryCodes, Reply, ThrottleErrors,
+    TokenResponse, TotpCodeRequest, TotpDisableRequest, TotpEnabledResponse, TotpEnrolment,
+    TotpEnrolmentResponse,
 };
 use crate::error::{ApiError, Word, msg};
 use crate::extract::{AuthUser, Body};
@@ -262,7 +263,9 @@ pub async fn enrol(
     let started = state
         .db(move |conn| {
             users_db::write_transaction(conn, |conn| {
-                attempt.succeeded(conn)?;
+                // A right password: the attempt no longer counts, but only a completed login
+                // clears the account's failures.
+                attempt.withdrawn(conn)?;
                 users_db::mfa::begin_enrolment(conn, id, &sealed, now_utc())
             })
         })
@@ -388,10 +391,12 @@ pub async fn disable(
     let done = state
         .db(move |conn| {
             users_db::write_transaction(conn, |conn| {
-                attempt.succeeded(conn)?;
+                // A wrong code leaves the attempt recorded as a failed login of the account
+                // (so codes cannot be guessed here either); a right one withdraws it.
                 if !use_code(conn, id, &checked)? {
                     return Ok(false);
                 }
+                attempt.withdrawn(conn)?;
                 users_db::mfa::disable(conn, id)
             })
         })
@@ -509,9 +514,11 @@ pub async fn login_second_step(
     let body = body.into_inner(Word::Fail)?;
     let invalid = || ApiError::invalid_payload(Word::Fail);
     let token = body.mfa_token.get().ok_or_else(invalid)?;
-    let code = match (body.code.get(), body.recovery_code.get()) {
-        (Some(code), None) => Code::Totp(code.trim().to_owned()),
-        (None, Some(recovery)) => Code::Recovery(recovery.to_owned()),
+    // Exactly one of the two, a non-empty string; a field of the wrong type is 400 even
+    // beside a good one.
+    let code = match (body.code, body.recovery_code) {
+        (OptText::Given(code), OptText::Absent) => Code::Totp(code.trim().to_owned()),
+        (OptText::Absent, OptText::Given(recovery)) => Code::Recovery(recovery),
         _ => return Err(invalid()),
     };
     let hash = token_hash(token);

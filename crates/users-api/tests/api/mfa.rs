@@ -294,6 +294,10 @@ async fn enrolment_confirmation_and_two_step_login() {
             json!({"code": "123456"}),
             json!({"mfa_token": mfa, "code": 123456}),
             json!({"mfa_token": mfa, "code": "123456", "recovery_code": "x"}),
+            // A field of the wrong type beside a good one.
+            json!({"mfa_token": mfa, "code": "123456", "recovery_code": 7}),
+            json!({"mfa_token": mfa, "code": 7, "recovery_code": codes[2]}),
+            json!({"mfa_token": mfa, "code": "", "recovery_code": codes[2]}),
         ] {
             call!(app, post_json("/auth/login/mfa", &body)).assert(400, "fail", "Invalid payload.");
         }
@@ -416,7 +420,32 @@ async fn wrong_codes_count_as_failed_logins_of_the_account() {
             let mfa = first_step(&app).await;
             call!(app, second(&mfa, "code", "000000")).assert(401, "error", "Invalid code.");
         }
-        // The first step with the right password leaves two failures.
+        // The first step with the right password leaves the two failures: one more wrong
+        // code reaches the limit.
+        let mfa = first_step(&app).await;
+        call!(app, second(&mfa, "code", "000000")).assert(401, "error", "Invalid code.");
+        let throttled = call!(
+            app,
+            post_json(
+                "/auth/login",
+                &json!({"email": EMAIL, "password": PASSWORD})
+            )
+        );
+        throttled.assert(429, "error", "Too many login attempts. Try again later.");
+        // ... and at the second step itself.
+        call!(
+            app,
+            second(&mfa, "code", &secret.code_string_at_step(now_step() + 1))
+        )
+        .assert(429, "error", "Too many login attempts. Try again later.");
+        // A completed login clears the count (the window is over: failures forgotten).
+        diesel::delete(users_db::schema::login_failures::table)
+            .execute(&mut t.db.connect())
+            .unwrap();
+        for _ in 0..2 {
+            let mfa = first_step(&app).await;
+            call!(app, second(&mfa, "code", "000000")).assert(401, "error", "Invalid code.");
+        }
         let mfa = first_step(&app).await;
         call!(
             app,
@@ -457,9 +486,31 @@ async fn the_user_and_an_admin_can_remove_the_factor() {
             "success",
             "Two-factor authentication disabled.",
         );
-        // Logins are one step again.
+        // Logins are one step again, and nothing of the factor is left.
         crate::helpers::login(&app, EMAIL, PASSWORD).await;
+        let mut conn = t.db.connect();
+        let left: (i64, i64, i64) = (
+            mfa_totp::table.count().get_result(&mut conn).unwrap(),
+            mfa_recovery_codes::table
+                .count()
+                .get_result(&mut conn)
+                .unwrap(),
+            mfa_login_tokens::table
+                .count()
+                .get_result(&mut conn)
+                .unwrap(),
+        );
+        assert_eq!(left, (0, 0, 0));
         let _ = secret;
+
+        // Removed with a current code from the authenticator.
+        let (secret, _) = enable(&app, &token).await;
+        call!(
+            app,
+            remove(PASSWORD, &secret.code_string_at_step(now_step() + 1))
+        )
+        .assert(200, "success", "Two-factor authentication disabled.");
+        crate::helpers::login(&app, EMAIL, PASSWORD).await;
 
         // Admin reset.
         let (_, _) = enable(&app, &token).await;
@@ -536,5 +587,52 @@ async fn no_secret_code_or_token_is_stored_in_plain_text() {
                 );
             }
         }
+    }
+}
+
+#[actix_web::test]
+async fn routes_that_check_the_password_or_a_code_neither_clear_nor_escape_the_count() {
+    for t in apps(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "4")]) {
+        let b = t.backend();
+        let app = init!(t);
+        let token = register(&app).await;
+        let (_, _) = enable(&app, &token).await;
+        let wrong_login =
+            || post_json("/auth/login", &json!({"email": EMAIL, "password": "wrong"}));
+        call!(app, wrong_login()).assert(404, "error", "User does not exist.");
+        // A right password at enrolment (already enabled) clears nothing.
+        call!(
+            app,
+            bearer(
+                post_json("/auth/mfa/totp", &json!({"password": PASSWORD})),
+                &token
+            )
+        )
+        .assert(400, "fail", "Two-factor authentication is already enabled.");
+        // Wrong codes at removal count as failed logins.
+        for _ in 0..2 {
+            call!(
+                app,
+                bearer(
+                    json_req(
+                        actix_web::http::Method::DELETE,
+                        "/auth/mfa/totp",
+                        &json!({"password": PASSWORD, "code": "000000"}),
+                    ),
+                    &token,
+                )
+            )
+            .assert(400, "fail", "Invalid code.");
+        }
+        call!(app, wrong_login()).assert(404, "error", "User does not exist.");
+        // Four failures: the limit, for a right password too.
+        let r = call!(
+            app,
+            post_json(
+                "/auth/login",
+                &json!({"email": EMAIL, "password": PASSWORD})
+            )
+        );
+        assert_eq!(r.status.as_u16(), 429, "{b}: {}", r.body);
     }
 }
