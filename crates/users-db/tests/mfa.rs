@@ -1,11 +1,6 @@
 //! `users_db::mfa` under real concurrency: an enrolment restarted while another request
 //! confirms the pending one never leaves a confirmed factor switched off. Every backend.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] functions panic on a failed set-up"
-)]
-
 use std::sync::{Arc, Barrier};
 use std::thread;
 
