@@ -272,6 +272,8 @@ fn serve(config: Config) -> Result<(), Failure> {
     let _maintenance = crate::maintenance::spawn(&state);
     // Delivers the outbox's mail (and that of instances that stopped with mail pending).
     let _delivery = crate::mail::spawn(&state);
+    // Hears every change to users and sessions, so the auth cache can serve.
+    let _listener = state.listen();
     let in_flight = std::sync::Arc::clone(&state.in_flight);
     let system = actix_web::rt::System::new();
     system.block_on(async move {

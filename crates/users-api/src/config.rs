@@ -168,6 +168,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Mail: delivery, links, tokens and email verification.
     pub mail: MailConfig,
+    /// `AUTH_CACHE_ENTRIES`: records the auth cache holds at most (0: no cache).
+    pub auth_cache_entries: usize,
 }
 
 /// `EMAIL_VERIFICATION`.
@@ -830,6 +832,14 @@ pub static SETTINGS: &[Setting] = &[
         |c| c.throttle.window_secs.to_string(),
     ),
     Setting::new(
+        "AUTH_CACHE_ENTRIES",
+        int(0, 10_000_000),
+        Defaults::all("100000"),
+        "user and session records of recent tokens kept in memory (about 1 KiB each; 0: none); served only while the instance hears every change from the database",
+        store!(auth_cache_entries, int),
+        |c| c.auth_cache_entries.to_string(),
+    ),
+    Setting::new(
         "TRUSTED_PROXIES",
         Kind::Text("comma-separated IP addresses or CIDR networks"),
         Defaults::all(""),
@@ -1047,6 +1057,7 @@ impl Config {
                 reset_ttl_secs: 1,
                 verification: EmailVerification::Off,
             },
+            auth_cache_entries: 0,
         })
     }
 

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use users_domain::User;
 
+use crate::auth_cache::Lookup;
 use crate::error::{ApiError, Word, msg};
 use crate::state::AppState;
 
@@ -283,9 +284,21 @@ impl FromRequest for AuthUser {
                     auth_token::TokenError::Invalid("legacy").to_string(),
                 ));
             }
-            let record = state
-                .db(move |conn| users_db::sessions::auth_lookup(conn, id, sid.as_deref()))
-                .await?;
+            let record = match state.auth_cache.lookup(id.get(), sid.as_deref()) {
+                Lookup::Hit(record) => Some(record),
+                lookup => {
+                    let key = sid.clone();
+                    let record = state
+                        .db(move |conn| users_db::sessions::auth_lookup(conn, id, key.as_deref()))
+                        .await?;
+                    if let (Lookup::Miss(ticket), Some(record)) = (lookup, &record) {
+                        state
+                            .auth_cache
+                            .store(ticket, id.get(), sid.as_deref(), record.clone());
+                    }
+                    record
+                }
+            };
             // The user check comes first, then the session check.
             let record = record
                 .filter(|r| r.user.active)

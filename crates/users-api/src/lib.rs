@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
+pub mod auth_cache;
 pub mod bodies;
 pub mod cli;
 pub mod config;

@@ -74,6 +74,14 @@ pub struct Metrics {
     /// `mail_outbox_backlog`: mails neither sent nor given up, as the delivery task last
     /// counted them.
     pub mail_backlog: Gauge,
+    /// `auth_cache_lookups_total{outcome}`: hit, miss, bypass.
+    pub auth_cache_lookups: Family<Outcome, Counter>,
+    /// `auth_cache_entries`: records in the auth cache.
+    pub auth_cache_entries: Gauge,
+    /// `auth_listener_up`: 1 while the auth cache's listener is subscribed.
+    pub auth_listener_up: Gauge,
+    /// `auth_listener_connects_total`: times the listener (re)connected.
+    pub auth_listener_connects: Counter,
     pool_connections: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
@@ -165,6 +173,30 @@ impl Metrics {
             "Mails in the outbox neither sent nor given up",
             mail_backlog.clone(),
         );
+        let auth_cache_lookups = Family::<Outcome, Counter>::default();
+        registry.register(
+            "auth_cache_lookups",
+            "Auth cache lookups by outcome (hit, miss, bypass: the listener is not vouching)",
+            auth_cache_lookups.clone(),
+        );
+        let auth_cache_entries = Gauge::default();
+        registry.register(
+            "auth_cache_entries",
+            "Records in the auth cache",
+            auth_cache_entries.clone(),
+        );
+        let auth_listener_up = Gauge::default();
+        registry.register(
+            "auth_listener_up",
+            "1 while the auth cache's change listener is subscribed and alive",
+            auth_listener_up.clone(),
+        );
+        let auth_listener_connects = Counter::default();
+        registry.register(
+            "auth_listener_connects",
+            "Times the change listener (re)connected",
+            auth_listener_connects.clone(),
+        );
         let pool_connections = Gauge::default();
         registry.register(
             "db_pool_connections",
@@ -196,6 +228,10 @@ impl Metrics {
             mail_failed,
             mail_retried,
             mail_backlog,
+            auth_cache_lookups,
+            auth_cache_entries,
+            auth_listener_up,
+            auth_listener_connects,
             pool_connections,
             pool_idle,
             pool_max,
@@ -231,6 +267,13 @@ impl Metrics {
     pub fn issued(&self, kind: &'static str) {
         self.tokens_issued
             .get_or_create(&Outcome { outcome: kind })
+            .inc();
+    }
+
+    /// Counts an auth cache lookup.
+    pub fn auth_cache(&self, outcome: &'static str) {
+        self.auth_cache_lookups
+            .get_or_create(&Outcome { outcome })
             .inc();
     }
 

@@ -124,6 +124,7 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<TokenPair, ApiErro
     match outcome {
         Outcome::Issued { user_id, counter } => issue(state, user_id, &claims.sid, counter),
         Outcome::Reused => {
+            state.auth_cache.forget_session(&claims.sid);
             state.metrics.refresh_reuse.inc();
             Err(refused())
         }
@@ -187,9 +188,11 @@ fn decide(
 
 /// Revokes one session (logout).
 pub async fn revoke(state: &AppState, sid: String) -> Result<(), ApiError> {
+    let revoked = sid.clone();
     state
-        .db(move |conn| users_db::sessions::revoke(conn, &sid, now_utc()))
+        .db(move |conn| users_db::sessions::revoke(conn, &revoked, now_utc()))
         .await?;
+    state.auth_cache.forget_session(&sid);
     Ok(())
 }
 
@@ -199,9 +202,11 @@ pub async fn revoke_all(
     user_id: UserId,
     except: Option<String>,
 ) -> Result<usize, ApiError> {
-    state
+    let n = state
         .db(move |conn| {
             users_db::sessions::revoke_all_for_user(conn, user_id, except.as_deref(), now_utc())
         })
-        .await
+        .await?;
+    state.changed_user(user_id);
+    Ok(n)
 }

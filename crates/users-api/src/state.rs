@@ -35,6 +35,9 @@ pub struct AppState {
     pub mfa: Arc<crate::routes::mfa::MfaKeys>,
     /// Mail: the key that seals outbox bodies, and the delivery thread's wake-up.
     pub mailer: Arc<crate::mail::Mailer>,
+    /// The user and session records of recent tokens; serves only while its listener
+    /// (`auth_cache::spawn`) vouches for it.
+    pub auth_cache: Arc<crate::auth_cache::AuthCache>,
     /// Requests being handled right now (the request log middleware keeps it), so that a
     /// shutdown can wait for them.
     pub in_flight: Arc<AtomicUsize>,
@@ -223,6 +226,11 @@ impl AppState {
         let refresh = RefreshTokens::new(&config.secret_key);
         let mfa = Arc::new(crate::routes::mfa::MfaKeys::new(config.secret_key.expose()));
         let mailer = Arc::new(crate::mail::Mailer::new(config.secret_key.expose()));
+        let metrics = Arc::new(Metrics::new());
+        let auth_cache = Arc::new(crate::auth_cache::AuthCache::new(
+            config.auth_cache_entries,
+            Arc::clone(&metrics),
+        ));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let hasher = Arc::new(hasher);
         let hash_pool = Arc::new(HashPool::new(cores, Arc::clone(&hasher))?);
@@ -232,13 +240,36 @@ impl AppState {
             tokens: Arc::new(tokens),
             refresh: Arc::new(refresh),
             hasher,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             mfa,
             mailer,
+            auth_cache,
             in_flight: Arc::default(),
             hash_pool,
             breaker: Arc::default(),
         })
+    }
+
+    /// Starts the auth cache's listener on this state's database (the cache serves only
+    /// while it runs). Keep the value for as long as the service runs.
+    pub fn listen(&self) -> crate::auth_cache::ListenerTask {
+        // A SQLite database in memory is a different one on every connection: nothing
+        // could be heard, so the cache never serves.
+        if users_db::DbUrl::parse(&self.config.database_url).is_sqlite_memory() {
+            return crate::auth_cache::ListenerTask::none(Arc::clone(&self.auth_cache));
+        }
+        crate::auth_cache::spawn(
+            &self.config.database_url,
+            Arc::clone(&self.auth_cache),
+            Arc::clone(&self.metrics),
+        )
+    }
+
+    /// Forgets the cached records of a user whose row or sessions this instance just
+    /// changed, so that the answer to the change and every request after it agree (other
+    /// instances hear of it from the database).
+    pub fn changed_user(&self, id: users_domain::UserId) {
+        self.auth_cache.forget_user(id.get());
     }
 
     /// The password policy for new passwords.

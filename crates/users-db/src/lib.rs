@@ -2,6 +2,7 @@
 
 mod connection;
 mod error;
+pub mod listen;
 pub mod mail;
 pub mod mfa;
 mod migrations;

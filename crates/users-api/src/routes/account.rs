@@ -127,6 +127,7 @@ pub async fn revoke_session(
     let revoked = state
         .db(move |conn| users_db::sessions::revoke_own(conn, id, &sid, now_utc()))
         .await?;
+    state.changed_user(id);
     if !revoked {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -279,6 +279,7 @@ pub async fn login(
                 })
             })
             .await?;
+        state.changed_user(id);
         return Ok(Reply::ok(LoginResponse::SecondFactor(
             MfaRequiredResponse {
                 status: crate::bodies::Success::Success,
@@ -303,6 +304,7 @@ pub async fn login(
         .await?;
     state.metrics.login("success");
     if upgraded {
+        state.changed_user(id);
         tracing::info!(user_id = %id, "password hash upgraded to the current cost");
     }
     let tokens = session.tokens(&state, user.id)?;
@@ -480,6 +482,7 @@ pub async fn change_password(
     if !changed {
         return Err(incorrect());
     }
+    state.changed_user(id);
     Ok(Reply::ok(MessageResponse::new("Password updated.")))
 }
 

@@ -155,7 +155,7 @@ impl Confirmed {
 /// and of the `/verify-email` page.
 pub async fn confirm_token(state: &AppState, token: &str) -> Result<Confirmed, ApiError> {
     let hash = LinkToken::hash(token);
-    token_transaction(state, move |conn| {
+    let (confirmed, user) = token_transaction(state, move |conn| {
         let now = now_utc();
         let purposes = [TokenPurpose::Verify, TokenPurpose::Change];
         let Some(token) = users_db::mail::spend_token(conn, &hash, &purposes, now)? else {
@@ -168,7 +168,7 @@ pub async fn confirm_token(state: &AppState, token: &str) -> Result<Confirmed, A
         Ok(match token.purpose() {
             Some(TokenPurpose::Verify) => {
                 if users_db::users::mark_email_verified(conn, user.id, &token.email, now)? {
-                    Ok(Confirmed::Verified)
+                    Ok((Confirmed::Verified, user.id))
                 } else {
                     // The account no longer has the address the link was sent to.
                     Err(Refusal::Invalid)
@@ -185,12 +185,14 @@ pub async fn confirm_token(state: &AppState, token: &str) -> Result<Confirmed, A
                 }
                 // Links to the old address verify nothing any more.
                 users_db::mail::drop_unused_tokens(conn, user.id, TokenPurpose::Verify)?;
-                Ok(Confirmed::Updated)
+                Ok((Confirmed::Updated, user.id))
             }
             _ => Err(Refusal::Invalid),
         })
     })
-    .await
+    .await?;
+    state.changed_user(user);
+    Ok(confirmed)
 }
 
 /// Follow a verification or address-change link
@@ -405,7 +407,7 @@ pub async fn reset_with_token(
         .hashing("hash", move |h| h.hash(&password))
         .await?
         .map_err(ApiError::internal)?;
-    token_transaction(state, move |conn| {
+    let user = token_transaction(state, move |conn| {
         let now = now_utc();
         let Some(token) = users_db::mail::spend_token(conn, &hash, &[TokenPurpose::Reset], now)?
         else {
@@ -425,9 +427,11 @@ pub async fn reset_with_token(
             users_db::throttle::Scope::Account,
             &throttle::account_key(user.email.as_str()),
         )?;
-        Ok(Ok(()))
+        Ok(Ok(user.id))
     })
-    .await
+    .await?;
+    state.changed_user(user);
+    Ok(())
 }
 
 /// Set a new password with a reset link

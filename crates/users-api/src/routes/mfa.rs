@@ -341,6 +341,7 @@ pub async fn confirm(
     if !enabled {
         return Err(bad(INVALID_CODE));
     }
+    state.changed_user(id);
     Ok(Reply::ok(TotpEnabledResponse {
         status: crate::bodies::Success::Success,
         message: ENABLED.to_owned(),

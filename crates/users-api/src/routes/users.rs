@@ -261,6 +261,7 @@ pub async fn update(
     let updated = state
         .db_raw(move |conn| users_db::users::update(conn, id, &changes))
         .await?;
+    state.changed_user(id);
     let user = match updated {
         Ok(Some(user)) => user,
         Ok(None) => return Err(not_found()),
@@ -301,10 +302,11 @@ pub async fn delete(
 ) -> Result<Reply<MessageResponse>, ApiError> {
     caller.require_admin()?;
     let id = UserId::parse(&path).ok_or_else(not_found)?;
-    if !state
+    let deleted = state
         .db(move |conn| users_db::users::delete(conn, id))
-        .await?
-    {
+        .await?;
+    state.changed_user(id);
+    if !deleted {
         return Err(not_found());
     }
     Ok(Reply::ok(MessageResponse::new("User deleted.")))

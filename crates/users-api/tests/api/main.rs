@@ -18,6 +18,7 @@ mod metrics_keys;
 mod mfa;
 
 mod admin;
+mod cache;
 
 mod openapi;
 mod passwords;
