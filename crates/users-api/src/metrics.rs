@@ -174,6 +174,10 @@ impl Metrics {
             mail_backlog.clone(),
         );
         let auth_cache_lookups = Family::<Outcome, Counter>::default();
+        // Every outcome is exported from the start, at 0, so a scraper sees the series.
+        for outcome in ["hit", "miss", "bypass"] {
+            auth_cache_lookups.get_or_create(&Outcome { outcome });
+        }
         registry.register(
             "auth_cache_lookups",
             "Auth cache lookups by outcome (hit, miss, bypass: the listener is not vouching)",

@@ -81,14 +81,15 @@ async fn a_change_through_one_instance_reaches_the_others_cache() {
 
         let r = call!(one, register("ann"));
         let token = r.body["auth_token"].as_str().unwrap().to_owned();
-        for _ in 0..3 {
+        let started = Instant::now();
+        while hits(&other) == 0 {
             let r = call!(two, bearer(get("/auth/status"), &token));
             assert_eq!(r.status.as_u16(), 200, "{b}: {}", r.body);
+            assert!(
+                started.elapsed() < WAIT,
+                "{b}: the second instance never answered from memory"
+            );
         }
-        assert!(
-            hits(&other) >= 2,
-            "{b}: the second instance answers from memory"
-        );
 
         // Logout through the first: the second refuses.
         call!(one, bearer(get("/auth/logout"), &token));
@@ -185,10 +186,13 @@ async fn this_instance_refuses_its_own_revocation_at_once() {
         let app = init!(t);
         let r = call!(app, register("bob"));
         let token = r.body["auth_token"].as_str().unwrap().to_owned();
-        for _ in 0..2 {
+        // Until it is served from memory (the registration's own change may still be on
+        // its way to the listener, which then drops what a first read stored).
+        let started = Instant::now();
+        while hits(&t.state) == 0 {
             call!(app, bearer(get("/auth/status"), &token));
+            assert!(started.elapsed() < WAIT, "{b}: never served from memory");
         }
-        assert!(hits(&t.state) >= 1, "{b}");
         // The very next request after the logout's answer: no listener delay.
         call!(app, bearer(get("/auth/logout"), &token));
         call!(app, bearer(get("/auth/status"), &token)).assert(
@@ -221,11 +225,12 @@ async fn a_revocation_made_while_the_listener_is_lost_is_never_served_from_memor
             )
         );
         let spare = spare.body["auth_token"].as_str().unwrap().to_owned();
-        for _ in 0..2 {
+        let started = Instant::now();
+        while hits(&other) == 0 {
             let r = call!(two, bearer(get("/auth/status"), &token));
             assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+            assert!(started.elapsed() < WAIT, "never served from memory");
         }
-        assert!(hits(&other) >= 1);
         let connects = other.metrics.auth_listener_connects.get();
 
         // Kill the second instance's listener, and revoke at once through the first: the
@@ -278,11 +283,15 @@ async fn a_revocation_made_while_the_listener_is_lost_is_never_served_from_memor
         );
         let fresh = r.body["auth_token"].as_str().unwrap().to_owned();
         let before = hits(&other);
-        for _ in 0..2 {
+        let started = Instant::now();
+        while hits(&other) == before {
             let r = call!(two, bearer(get("/auth/status"), &fresh));
             assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+            assert!(
+                started.elapsed() < WAIT,
+                "not serving again after the reconnect"
+            );
         }
-        assert!(hits(&other) > before, "serving again after the reconnect");
         let text = String::from_utf8_lossy(&call!(two, get("/metrics")).raw).into_owned();
         for series in [
             "auth_cache_lookups_total{outcome=\"hit\"}",
