@@ -176,7 +176,7 @@ impl Metrics {
         let auth_cache_lookups = Family::<Outcome, Counter>::default();
         // Every outcome is exported from the start, at 0, so a scraper sees the series.
         for outcome in ["hit", "miss", "bypass"] {
-            auth_cache_lookups.get_or_create(&Outcome { outcome });
+            drop(auth_cache_lookups.get_or_create(&Outcome { outcome }));
         }
         registry.register(
             "auth_cache_lookups",
