@@ -173,6 +173,30 @@ driver 30 after-restart
 for i in 1 2 3; do kill -0 "${inst_pids[$i]}" 2>/dev/null || fail "instance $i died"; done
 kill -0 "$haproxy_pid" 2>/dev/null || fail "haproxy exited"
 
+# Throughput of GET /auth/status through HAProxy (three instances) against one instance
+# alone, with wrk on the same two cores: a figure for BENCHMARKS.md, not a check.
+if ! command -v wrk >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >&2 || true; else sudo apt-get install -y -qq wrk >&2 || true; fi
+fi
+if command -v wrk >/dev/null 2>&1; then
+    token="$(curl -fs -H 'Content-Type: application/json' \
+        -d '{"username":"wrk","email":"wrk@example.com","password":"wrk-password"}' \
+        "http://127.0.0.1:${inst_ports[1]}/auth/register" | python3 -c 'import json,sys; print(json.load(sys.stdin)["auth_token"])')" ||
+        fail "registering the throughput user"
+    rps() { # URL -> requests/s of a 5 s wrk -t2 -c32 run
+        wrk -t2 -c32 -d5s -H "Authorization: Bearer $token" "$1" | awk '/^Requests\/sec/ {print $2}'
+    }
+    one="$(rps "http://127.0.0.1:${inst_ports[1]}/auth/status")"
+    three="$(rps "http://127.0.0.1:${proxy_port}/auth/status")"
+    python3 - "$one" "$three" >>"$CLUSTER_SUMMARY" <<'PY'
+import sys
+one, three = float(sys.argv[1]), float(sys.argv[2])
+print(f"cluster: GET /auth/status, wrk -t2 -c32 5 s: one instance alone {one:.0f} req/s; "
+      f"three through HAProxy {three:.0f} req/s ({three / one:.2f}x); wrk, HAProxy and the "
+      f"instances share the same 2 cores")
+PY
+fi
+
 # What the instances and HAProxy logged (RUST_LOG=warn; HAProxy: notice and above).
 for f in "$work"/log1 "$work"/log2.before-kill "$work"/log2 "$work"/log3 "$work"/haproxy.log; do
     n="$(wc -l <"$f")"
