@@ -62,15 +62,19 @@ assert totp.digits == 6 and totp.interval == 30, data["otpauth_uri"]
 assert totp.issuer == "users-service", totp.issuer
 assert totp.name == email, totp.name
 # Confirm with pyotp's code of the step before (one step of skew), so the current one is
-# still unused for the login below.
-before = totp.at(time.time() - 30)
+# still unused for the login below. The steps are fixed up front, a few seconds clear of a
+# step boundary, so that a boundary passing mid-walk cannot make "before" two steps old.
+if time.time() % 30 > 25:
+    time.sleep(30 - time.time() % 30 + 0.1)
+step = int(time.time() // 30)
+before = totp.at((step - 1) * 30)
 body = expect(call("POST", "/auth/mfa/totp/confirm", {"code": before}, token), 200,
               "Two-factor authentication enabled.")
 assert len(body["data"]["recovery_codes"]) == 10, body
 mfa = expect(call("POST", "/auth/login", {"email": email, "password": password}), 200,
              "Second factor required.")["mfa_token"]
 expect(call("POST", "/auth/login/mfa", {"mfa_token": mfa, "code": before}), 401, "Invalid code.")
-code = totp.now()
+code = totp.at(step * 30)
 body = expect(call("POST", "/auth/login/mfa", {"mfa_token": mfa, "code": code}), 200,
               "Successfully logged in.")
 expect(call("GET", "/auth/status", None, body["auth_token"]), 200)
