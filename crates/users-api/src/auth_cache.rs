@@ -522,3 +522,98 @@ mod tests {
         assert_eq!(e.by_sid.len(), e.len);
     }
 }
+
+/// Tokens whose signature and claims were already verified, with their claims: the same
+/// token presented again skips the signature and the JSON (a token's claims never change;
+/// its `exp` is checked again on every use, so an expired one is refused as before). At
+/// most `capacity` tokens; when full, it starts over. A forged token is not in it (the key
+/// is the whole token, signature included), so nothing is trusted that was not verified.
+pub struct VerifiedTokens {
+    tokens: Mutex<HashMap<Box<str>, users_domain::Claims>>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedTokens")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifiedTokens {
+    /// At most `capacity` tokens (0: none kept).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            tokens: Mutex::default(),
+            capacity,
+        }
+    }
+
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, users_domain::Claims>> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The claims of `token` if it was verified before and has not expired since.
+    pub fn get(&self, token: &str) -> Option<users_domain::Claims> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let claims = self.tokens().get(token).cloned()?;
+        (auth_token::unix_now() < claims.exp).then_some(claims)
+    }
+
+    /// Remembers a token that was just verified.
+    pub fn put(&self, token: &str, claims: &users_domain::Claims) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut tokens = self.tokens();
+        if tokens.len() >= self.capacity {
+            tokens.clear();
+        }
+        tokens.insert(token.into(), claims.clone());
+    }
+}
+
+#[cfg(test)]
+mod verified_tests {
+    use super::*;
+    use users_domain::{Claims, UserId};
+
+    fn claims(exp: u64) -> Claims {
+        Claims {
+            sub: UserId::new(1),
+            iat: 0,
+            exp,
+            nbf: None,
+            jti: None,
+            sid: Some("s".into()),
+            iss: None,
+            aud: None,
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires() {
+        let v = VerifiedTokens::new(2);
+        let later = auth_token::unix_now() + 60;
+        v.put("a", &claims(later));
+        assert_eq!(v.get("a").map(|c| c.exp), Some(later));
+        assert!(v.get("b").is_none());
+        v.put("old", &claims(auth_token::unix_now()));
+        assert!(
+            v.get("old").is_none(),
+            "expired from the second its exp names"
+        );
+        // Full: it starts over.
+        v.put("c", &claims(later));
+        assert!(v.get("a").is_none());
+        assert!(v.get("c").is_some());
+        let off = VerifiedTokens::new(0);
+        off.put("a", &claims(later));
+        assert!(off.get("a").is_none());
+    }
+}

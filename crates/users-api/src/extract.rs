@@ -274,10 +274,18 @@ impl FromRequest for AuthUser {
             let state = state.ok_or_else(|| {
                 ApiError::internal(std::io::Error::other("application state missing"))
             })?;
-            let claims = state
-                .tokens
-                .decode_auth_token(&token?)
-                .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            let token = token?;
+            let claims = match state.verified_tokens.get(&token) {
+                Some(claims) => claims,
+                None => {
+                    let claims = state
+                        .tokens
+                        .decode_auth_token(&token)
+                        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+                    state.verified_tokens.put(&token, &claims);
+                    claims
+                }
+            };
             let (id, sid) = (claims.sub, claims.sid.clone());
             if sid.is_none() && !state.config.accept_legacy_tokens {
                 return Err(ApiError::unauthorized(

@@ -38,6 +38,8 @@ pub struct AppState {
     /// The user and session records of recent tokens; serves only while its listener
     /// (`auth_cache::spawn`) vouches for it.
     pub auth_cache: Arc<crate::auth_cache::AuthCache>,
+    /// Tokens verified before, with their claims.
+    pub verified_tokens: Arc<crate::auth_cache::VerifiedTokens>,
     /// Requests being handled right now (the request log middleware keeps it), so that a
     /// shutdown can wait for them.
     pub in_flight: Arc<AtomicUsize>,
@@ -231,6 +233,9 @@ impl AppState {
         let mfa = Arc::new(crate::routes::mfa::MfaKeys::new(config.secret_key.expose()));
         let mailer = Arc::new(crate::mail::Mailer::new(config.secret_key.expose()));
         let metrics = Arc::new(Metrics::new());
+        let verified_tokens = Arc::new(crate::auth_cache::VerifiedTokens::new(
+            config.auth_cache_entries,
+        ));
         let auth_cache = Arc::new(crate::auth_cache::AuthCache::new(
             config.auth_cache_entries,
             Arc::clone(&metrics),
@@ -247,6 +252,7 @@ impl AppState {
             mfa,
             mailer,
             auth_cache,
+            verified_tokens,
             in_flight: Arc::default(),
             hash_pool,
             breaker: Arc::default(),
