@@ -138,6 +138,13 @@ fn decide(
     presented: i64,
     grace: TimeDelta,
 ) -> Result<Outcome, DbError> {
+    // The common case, the current token, in one statement.
+    if let Some(user_id) = users_db::sessions::rotate_current(conn, sid, presented, now_utc())? {
+        return Ok(Outcome::Issued {
+            user_id,
+            counter: presented.saturating_add(1),
+        });
+    }
     // A lost race re-reads the row; the winner moved the counter, so the second pass sees the
     // presented token as the immediate predecessor. Three passes cover any interleaving that
     // is not reuse.

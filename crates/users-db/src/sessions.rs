@@ -215,6 +215,43 @@ pub fn rotate(
     Ok(n == 1)
 }
 
+/// The common step of refresh rotation in one statement: when the presented counter is the
+/// current one, the session live and its user active (and not younger than the session),
+/// moves the counter on and answers the user. `None` otherwise (then the caller reads the
+/// session and decides: a replay within the grace window, reuse, or a refusal). Three round
+/// trips (session, user, update) become one; the conditions are those of [`find`],
+/// `users::find_by_id` and [`rotate`] together.
+pub fn rotate_current(
+    conn: &mut DbConnection,
+    id: &str,
+    presented: i64,
+    now: NaiveDateTime,
+) -> Result<Option<UserId>, DbError> {
+    let Some(next) = presented.checked_add(1) else {
+        return Ok(None);
+    };
+    let owner_active = users::table
+        .filter(users::id.eq(sessions::user_id))
+        .filter(users::active.eq(true))
+        .filter(users::created_at.le(sessions::created_at));
+    let rows: Vec<i32> = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::refresh_counter.eq(presented))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(diesel::dsl::exists(owner_active)),
+    )
+    .set((
+        sessions::refresh_counter.eq(next),
+        sessions::rotated_at.eq(now),
+        sessions::last_seen_at.eq(now),
+    ))
+    .returning(sessions::user_id)
+    .load(conn)?;
+    Ok(rows.first().map(|&id| UserId::new(id)))
+}
+
 /// Revokes one session; `false` when it was not live.
 pub fn revoke(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
     let n = diesel::update(

@@ -236,3 +236,86 @@ fn user_ids_are_never_reused() {
         assert!(e.id > imported.id, "{b}: {e:?} after {imported:?}");
     }
 }
+
+#[test]
+fn rotating_the_current_token_in_one_statement_keeps_every_condition() {
+    for db in TestDb::all() {
+        let b = db.backend();
+        let mut conn = db.conn();
+        let ann = users::insert(&mut conn, &new_user("ann")).unwrap();
+        open_session(&mut conn, &ann, "s1");
+        let now = now_utc();
+        // The current counter (0) rotates, once.
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "s1", 0, now).unwrap(),
+            Some(ann.id),
+            "{b}"
+        );
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "s1", 0, now).unwrap(),
+            None,
+            "{b}"
+        );
+        assert_eq!(
+            sessions::find(&mut conn, "s1")
+                .unwrap()
+                .unwrap()
+                .refresh_counter,
+            1
+        );
+        // An unknown session, an inactive user, a revoked or ended session: nothing moves.
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "nope", 0, now).unwrap(),
+            None
+        );
+        users::set_active(&mut conn, ann.id, false).unwrap();
+        users::set_active(&mut conn, ann.id, true).unwrap();
+        // (Deactivation revoked it: a trigger.)
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "s1", 1, now).unwrap(),
+            None,
+            "{b}"
+        );
+        open_session(&mut conn, &ann, "s2");
+        sql(
+            &mut conn,
+            "UPDATE users SET active = false WHERE username = 'ann'",
+        );
+        sql(
+            &mut conn,
+            "UPDATE sessions SET revoked_at = NULL WHERE id = 's2'",
+        );
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "s2", 0, now).unwrap(),
+            None,
+            "{b}: inactive user"
+        );
+        sql(
+            &mut conn,
+            "UPDATE users SET active = true WHERE username = 'ann'",
+        );
+        sql(
+            &mut conn,
+            "UPDATE sessions SET revoked_at = NULL WHERE id = 's2'",
+        );
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "s2", 0, now + TimeDelta::days(31)).unwrap(),
+            None,
+            "{b}: ended"
+        );
+        // A session older than its user (an id reused by an import) is not theirs.
+        sql(
+            &mut conn,
+            "UPDATE sessions SET created_at = '2000-01-01 00:00:00' WHERE id = 's2'",
+        );
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "s2", 0, now).unwrap(),
+            None,
+            "{b}"
+        );
+        assert_eq!(
+            sessions::rotate_current(&mut conn, "s2", i64::MAX, now).unwrap(),
+            None
+        );
+    }
+}
