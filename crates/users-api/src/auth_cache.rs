@@ -104,6 +104,8 @@ pub struct AuthCache {
     serving_until: AtomicU64,
     epoch: Instant,
     metrics: Arc<Metrics>,
+    /// Woken on every change heard (the revocation feed's long polls wait on it).
+    changed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -124,7 +126,14 @@ impl AuthCache {
             serving_until: AtomicU64::new(0),
             epoch: Instant::now(),
             metrics,
+            changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Notified whenever a change is heard (and when the listener reconnects, since changes
+    /// may have been missed): what a long poll of the revocation feed waits on.
+    pub fn changes(&self) -> &tokio::sync::Notify {
+        &self.changed
     }
 
     fn millis(&self, at: Instant) -> u64 {
@@ -235,6 +244,7 @@ impl AuthCache {
             Change::Session(sid) => self.forget_session(sid),
             Change::Everything => self.forget_all(),
         }
+        self.changed.notify_waiters();
     }
 
     /// The listener proved alive now: the cache may serve for [`LEASE`].
@@ -354,6 +364,7 @@ fn listen(url: &str, name: &str, stop: &AtomicBool, cache: &AuthCache, metrics: 
         // Subscribed: anything committed from now on is heard. What was missed before is
         // forgotten, then the cache may serve.
         cache.forget_all();
+        cache.changed.notify_waiters();
         if listener.heartbeat().is_err() {
             continue;
         }

@@ -82,6 +82,8 @@ fn serve(db: &TestDb, port: u16, vars: &[(&str, &str)]) -> Service {
     })
     .expect("config");
     let state = web::Data::new(AppState::new(config, db.pool().clone()).expect("state"));
+    // As `serve` does: the auth cache's listener, which also wakes the feed's long polls.
+    let changes = state.listen();
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
@@ -95,6 +97,7 @@ fn serve(db: &TestDb, port: u16, vars: &[(&str, &str)]) -> Service {
                 .run();
             tx.send(server.handle()).unwrap();
             let _ = server.await;
+            drop(changes);
         });
     });
     let handle = rx.recv().unwrap();

@@ -4,7 +4,9 @@
 //! Events come from `revocation_events`, written by database triggers in the transaction
 //! that revokes (so every path, plain SQL included, writes one) and committed in `seq`
 //! order (so a reader resuming after `next` misses none, whichever instance wrote them).
-//! A long poll (`wait`) re-reads the table every [`POLL`] until an event is there.
+//! A long poll (`wait`) re-reads the table when this instance's listener hears a change
+//! (every revocation is one), at least every second, or every [`POLL`] while no listener
+//! vouches for the auth cache.
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +26,10 @@ use crate::state::AppState;
 pub const MAX_EVENTS: i64 = 1000;
 /// Longest `wait`, seconds.
 pub const MAX_WAIT_SECONDS: u64 = 30;
-/// How often a long poll re-reads the table.
+/// How often a long poll re-reads the table when this instance hears no changes.
 const POLL: Duration = Duration::from_millis(50);
+/// How often it re-reads the table anyway while the listener wakes it on every change.
+const HEARD_POLL: Duration = Duration::from_secs(1);
 /// 401 for a missing or wrong feed token.
 const INVALID_TOKEN: &str = "Invalid token. Please log in again.";
 
@@ -104,6 +108,10 @@ pub async fn feed(
     let deadline = Instant::now() + Duration::from_secs(wait);
     let lifetime = i64::try_from(state.config.token.lifetime_secs()).unwrap_or(i64::MAX);
     loop {
+        // Armed before the read, so that a change committed after it wakes this poll.
+        let changed = state.auth_cache.changes().notified();
+        let mut changed = std::pin::pin!(changed);
+        changed.as_mut().enable();
         let events = state
             .db(move |conn| users_db::revocations::after(conn, after, MAX_EVENTS))
             .await?;
@@ -131,7 +139,17 @@ pub async fn feed(
                 next,
             })));
         }
-        actix_web::rt::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())))
-            .await;
+        // While this instance's listener hears every change (every revocation notifies it),
+        // sleep until one comes; otherwise re-read the table every POLL.
+        let step = if state.auth_cache.serving() {
+            HEARD_POLL
+        } else {
+            POLL
+        };
+        let _ = actix_web::rt::time::timeout(
+            step.min(deadline.saturating_duration_since(Instant::now())),
+            changed,
+        )
+        .await;
     }
 }
