@@ -834,8 +834,8 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new(
         "AUTH_CACHE_ENTRIES",
         int(0, 10_000_000),
-        Defaults::all("100000"),
-        "user and session records of recent tokens kept in memory (about 1 KiB each; 0: none); served only while the instance hears every change from the database",
+        Defaults::all("10000"),
+        "user and session records of recent tokens kept in memory, and as many verified tokens (together about 1 KiB per entry; 0: none); served only while the instance hears every change from the database",
         store!(auth_cache_entries, int),
         |c| c.auth_cache_entries.to_string(),
     ),
