@@ -249,8 +249,7 @@ impl AuthCache {
 
     /// The listener proved alive now: the cache may serve for [`LEASE`].
     fn vouch(&self) {
-        let until = self.millis(Instant::now() + LEASE);
-        self.serving_until.store(until, Ordering::SeqCst);
+        self.vouch_from(Instant::now());
     }
 
     /// The listener is lost: no more serving.

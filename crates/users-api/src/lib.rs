@@ -11,6 +11,7 @@ pub mod import;
 pub mod mail;
 pub mod maintenance;
 pub mod metrics;
+pub mod opaque;
 pub mod openapi;
 pub mod routes;
 pub mod sessions;

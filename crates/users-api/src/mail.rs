@@ -18,12 +18,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::TimeDelta;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::{SmtpTransport, Transport as _};
-use sha2::{Digest as _, Sha256};
 use users_db::mail::{Claimed, NewMail, NewToken, Queued, TokenPurpose};
 use users_db::{DbError, DbPool};
 use users_domain::{User, UserId, now_utc};
@@ -31,6 +29,7 @@ use users_domain::{User, UserId, now_utc};
 use crate::config::{Config, Profile};
 use crate::error::{ApiError, ErrorChain, Word};
 use crate::metrics::Metrics;
+use crate::opaque::OpaqueToken;
 use crate::state::AppState;
 
 /// `Subject` of the verification mail.
@@ -61,41 +60,6 @@ pub fn check_mailbox(from: &str) -> Result<String, String> {
     from.parse::<Mailbox>()
         .map_err(|e| format!("{from:?} is not a mailbox: {e}"))?;
     Ok(from.to_owned())
-}
-
-/// A new link token: 32 random bytes as URL-safe base64 without padding (43 characters).
-/// Only [`LinkToken::hash`] of it is stored. `Debug` does not show it.
-pub struct LinkToken(String);
-
-impl std::fmt::Debug for LinkToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LinkToken(<redacted>)")
-    }
-}
-
-impl LinkToken {
-    /// Draws a token from the operating system's generator.
-    pub fn generate() -> Result<Self, ApiError> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))?;
-        Ok(Self(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
-        ))
-    }
-
-    /// The token, for the link.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The stored form of a token: hex SHA-256.
-    pub fn hash(token: &str) -> String {
-        Sha256::digest(token.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
 }
 
 /// Keys and the wake-up line of the mail machinery; one per process, in [`AppState`].
@@ -207,12 +171,9 @@ fn link_body(
     username: Option<&str>,
     purpose: TokenPurpose,
     token: &str,
+    ttl: u32,
 ) -> String {
     let (_, _, lead) = link_mail(purpose);
-    let ttl = match purpose {
-        TokenPurpose::Reset => config.mail.reset_ttl_secs,
-        TokenPurpose::Verify | TokenPurpose::Change => config.mail.email_token_ttl_secs,
-    };
     format!(
         "{hello}\n\n{lead}\n\n{link}\n\nThe link works once and expires in {ttl}. \
          If you did not ask for this, you can ignore this mail.\n",
@@ -274,15 +235,15 @@ impl Pending {
         purpose: TokenPurpose,
         to: &str,
     ) -> Result<Self, ApiError> {
-        let token = LinkToken::generate()?;
+        let token = OpaqueToken::generate()?;
         let ttl = match purpose {
             TokenPurpose::Reset => config.mail.reset_ttl_secs,
             TokenPurpose::Verify | TokenPurpose::Change => config.mail.email_token_ttl_secs,
         };
         let (subject, _, _) = link_mail(purpose);
-        let body = link_body(config, who.username, purpose, token.as_str());
+        let body = link_body(config, who.username, purpose, token.as_str(), ttl);
         let stored = NewToken {
-            token_hash: LinkToken::hash(token.as_str()),
+            token_hash: OpaqueToken::hash(token.as_str()),
             purpose,
             email: to.to_owned(),
             expires_at: now_utc() + TimeDelta::seconds(i64::from(ttl)),
@@ -619,23 +580,6 @@ mod tests {
         assert_eq!(secs, [2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(backoff(0).as_secs(), 2);
         assert_eq!(backoff(i32::MAX).as_secs(), 60);
-    }
-
-    #[test]
-    fn link_tokens_are_32_random_bytes_url_safe_and_stored_hashed() {
-        let a = LinkToken::generate().unwrap();
-        let b = LinkToken::generate().unwrap();
-        assert_ne!(a.as_str(), b.as_str());
-        assert_eq!(a.as_str().len(), 43);
-        assert!(
-            a.as_str()
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
-        let h = LinkToken::hash(a.as_str());
-        assert_eq!(h.len(), 64);
-        assert!(!h.contains(a.as_str()));
-        assert_eq!(format!("{a:?}"), "LinkToken(<redacted>)");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub use migrations::has_pending_migrations;
 pub use migrations::{
     POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, revert_all_migrations, run_migrations,
 };
+use transaction::advisory_lock;
 pub use transaction::{write_transaction, write_transaction_unless};
 pub use users::UserRow;
 

@@ -177,7 +177,11 @@ pub fn queue_nothing(conn: &mut DbConnection, now: NaiveDateTime) -> Result<(), 
     })
 }
 
-/// Queues a mail that carries no token (the notice to an old address), due at once.
+/// Queues a mail without a token, due at once.
+///
+/// Only for tests (feature `test-support`): the service queues mail with its token
+/// ([`queue_with_token`]).
+#[cfg(feature = "test-support")]
 pub fn queue(conn: &mut DbConnection, mail: &NewMail, now: NaiveDateTime) -> Result<(), DbError> {
     insert_mail(conn, mail, now)
 }
@@ -212,15 +216,9 @@ fn sent_within_hour(
         .get_result(conn)?)
 }
 
-/// Serialises the mails of one account and purpose until the transaction ends. SQLite needs
-/// nothing: its write transaction excludes every other writer.
+/// Serialises the mails of one account and purpose until the transaction ends.
 fn lock(conn: &mut DbConnection, user_id: UserId, purpose: &str) -> Result<(), DbError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<Text, _>(format!("mail:{}:{purpose}", user_id.get()))
-            .execute(pg)?;
-    }
-    Ok(())
+    crate::advisory_lock(conn, &format!("mail:{}:{purpose}", user_id.get()))
 }
 
 /// A stored token (its hash).

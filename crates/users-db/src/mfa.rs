@@ -62,12 +62,7 @@ pub fn is_enabled(conn: &mut DbConnection, user_id: UserId) -> Result<bool, DbEr
 /// restarted while another request confirms it, say): a transaction-level advisory lock on
 /// PostgreSQL; SQLite's write transaction already excludes every other writer.
 fn lock_factor(conn: &mut DbConnection, user_id: UserId) -> Result<(), DbError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!("mfa:{}", user_id.get()))
-            .execute(pg)?;
-    }
-    Ok(())
+    crate::advisory_lock(conn, &format!("mfa:{}", user_id.get()))
 }
 
 /// Starts (or restarts) a pending enrolment with a sealed secret. `false` when a factor is
@@ -188,8 +183,7 @@ pub fn disable(conn: &mut DbConnection, user_id: UserId) -> Result<bool, DbError
             mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(user_id.get())),
         )
         .execute(conn)?;
-        diesel::delete(mfa_login_tokens::table.filter(mfa_login_tokens::user_id.eq(user_id.get())))
-            .execute(conn)?;
+        drop_login_tokens(conn, user_id)?;
         Ok(n > 0)
     })
 }

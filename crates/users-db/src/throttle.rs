@@ -160,15 +160,10 @@ pub fn withdrawn(conn: &mut DbConnection, attempt: &Taken) -> Result<(), DbError
 /// Serialises the attempts on one subject until the transaction ends. SQLite needs nothing:
 /// its write transaction (`BEGIN IMMEDIATE`) already excludes every other writer.
 fn lock(conn: &mut DbConnection, scope: Scope, subject_: &str) -> Result<(), DbError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!(
-                "login_failures:{}:{subject_}",
-                scope.as_str()
-            ))
-            .execute(pg)?;
-    }
-    Ok(())
+    crate::advisory_lock(
+        conn,
+        &format!("login_failures:{}:{subject_}", scope.as_str()),
+    )
 }
 
 fn insert(

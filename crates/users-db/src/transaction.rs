@@ -70,3 +70,16 @@ where
         Err(Stop::Db(e)) => Err(e),
     }
 }
+
+/// Serialises, until the transaction ends, the transactions that take the same `key`: a
+/// PostgreSQL transaction-level advisory lock. SQLite needs none: its write transaction
+/// ([`write_transaction`]) already excludes every other writer.
+pub(crate) fn advisory_lock(conn: &mut DbConnection, key: &str) -> Result<(), crate::DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        use diesel::RunQueryDsl as _;
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}

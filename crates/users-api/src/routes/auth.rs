@@ -268,7 +268,7 @@ pub async fn login(
         // Second hop: the attempt no longer counts (the account's count is cleared only by
         // the completed login), an upgraded hash is stored, and the `mfa_token` made.
         let token = mfa::new_mfa_token()?;
-        let (id, stored_token) = (user.id, token.clone());
+        let (id, stored_token, upgraded) = (user.id, token.clone(), rehash.is_some());
         state
             .db(move |conn| {
                 users_db::write_transaction(conn, |conn| {
@@ -279,7 +279,9 @@ pub async fn login(
                 })
             })
             .await?;
-        state.changed_user(id);
+        if upgraded {
+            state.changed_user(id);
+        }
         return Ok(Reply::ok(LoginResponse::SecondFactor(
             MfaRequiredResponse {
                 status: crate::bodies::Success::Success,

@@ -18,8 +18,9 @@ use crate::bodies::{
 };
 use crate::error::{ApiError, Word, msg};
 use crate::extract::{AuthUser, Body};
-use crate::mail::{self, Addressee, LinkToken, Pending};
-use crate::routes::mfa::PASSWORD_INCORRECT;
+use crate::mail::{self, Addressee, Pending};
+use crate::opaque::OpaqueToken;
+use crate::routes::mfa::{self, PASSWORD_INCORRECT};
 use crate::state::AppState;
 use crate::throttle;
 
@@ -154,7 +155,7 @@ impl Confirmed {
 /// Spends a verification or address-change token: the work of `POST /auth/email/confirm`
 /// and of the `/verify-email` page.
 pub async fn confirm_token(state: &AppState, token: &str) -> Result<Confirmed, ApiError> {
-    let hash = LinkToken::hash(token);
+    let hash = OpaqueToken::hash(token);
     let (confirmed, user) = token_transaction(state, move |conn| {
         let now = now_utc();
         let purposes = [TokenPurpose::Verify, TokenPurpose::Change];
@@ -276,24 +277,7 @@ pub async fn change(
     let user = caller.user;
     // A wrong password counts as a failed login of the account; a right one only withdraws
     // this attempt (the account's count is cleared by a completed login alone).
-    let account = throttle::account_key(user.email.as_str());
-    let address = throttle::client_address(&req, &state.config.trusted_proxies);
-    let attempt = throttle::begin(&state, &account, &address).await?;
-    let password = Password::for_login(password).ok();
-    let stored = user.password_hash.clone();
-    let right = state
-        .hashing("verify", move |h| {
-            password.is_some_and(|p| h.verify(&p, &stored))
-        })
-        .await?;
-    if !right {
-        state.metrics.login("failure");
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Word::Fail,
-            PASSWORD_INCORRECT,
-        ));
-    }
+    let attempt = mfa::check_password(&state, &req, &user, password).await?;
     let pending = Pending::new(
         &state.config,
         &state.mailer,
@@ -393,7 +377,7 @@ pub async fn reset_with_token(
 ) -> Result<(), ApiError> {
     let password = Password::parse(password, state.password_policy())
         .map_err(|_| ApiError::invalid_payload(Word::Fail))?;
-    let hash = LinkToken::hash(token);
+    let hash = OpaqueToken::hash(token);
     // A token that cannot be used costs no hashing.
     let lookup = hash.clone();
     let usable = state

@@ -11,7 +11,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use chrono::TimeDelta;
-use sha2::{Digest, Sha256};
 use users_domain::totp::{
     TotpSecret, generate_recovery_codes, hash_recovery_code, normalize_recovery_code,
 };
@@ -25,6 +24,7 @@ use crate::bodies::{
 };
 use crate::error::{ApiError, Word, msg};
 use crate::extract::{AuthUser, Body};
+use crate::opaque::OpaqueToken;
 use crate::sessions;
 use crate::state::AppState;
 use crate::throttle;
@@ -107,26 +107,9 @@ fn step_i64(step: u64) -> i64 {
     i64::try_from(step).unwrap_or(i64::MAX)
 }
 
-/// SHA-256 hex of an opaque token.
-fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A new opaque token: URL-safe base64 of 32 random bytes.
-fn new_token() -> Result<String, ApiError> {
-    use base64::Engine as _;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
 /// Checks the caller's password, taken as a login attempt of the account (so wrong
 /// passwords here are throttled like logins): the attempt, settled by the caller on success.
-async fn check_password(
+pub(crate) async fn check_password(
     state: &AppState,
     req: &HttpRequest,
     user: &User,
@@ -465,7 +448,7 @@ pub fn start_second_step(
     users_db::mfa::create_login_token(
         conn,
         user_id,
-        &token_hash(token),
+        &OpaqueToken::hash(token),
         now,
         now + TimeDelta::seconds(MFA_TOKEN_SECONDS),
     )
@@ -480,7 +463,7 @@ enum SecondStep {
 
 /// A new `mfa_token` for the first step.
 pub fn new_mfa_token() -> Result<String, ApiError> {
-    new_token()
+    OpaqueToken::generate().map(OpaqueToken::into_string)
 }
 
 /// Log in, second step
@@ -522,7 +505,7 @@ pub async fn login_second_step(
         (OptText::Absent, OptText::Given(recovery)) => Code::Recovery(recovery),
         _ => return Err(invalid()),
     };
-    let hash = token_hash(token);
+    let hash = OpaqueToken::hash(token);
     let address = throttle::client_address(&req, &state.config.trusted_proxies);
     let cfg = state.config.throttle;
     let lookup_hash = hash.clone();

@@ -125,6 +125,43 @@ where
     r.body["data"].clone()
 }
 
+/// The reset mail's outbox row, as the delivery thread left it.
+#[derive(Debug, Queryable)]
+struct ResetRow {
+    attempts: i32,
+    last_error: Option<String>,
+    sent_at: Option<chrono::NaiveDateTime>,
+    failed_at: Option<chrono::NaiveDateTime>,
+    body: Option<String>,
+}
+
+/// Waits (up to [`WAIT`]) until the reset mail's row satisfies `done`; returns it.
+fn reset_row_when(t: &TestApp, what: &str, done: impl Fn(&ResetRow) -> bool) -> ResetRow {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let row: ResetRow = mail_outbox::table
+            .filter(mail_outbox::purpose.eq("reset"))
+            .select((
+                mail_outbox::attempts,
+                mail_outbox::last_error,
+                mail_outbox::sent_at,
+                mail_outbox::failed_at,
+                mail_outbox::body,
+            ))
+            .first(&mut t.db.connect())
+            .unwrap();
+        if done(&row) {
+            return row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: never {what}: {row:?}",
+            t.backend()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn confirm_req(token: &str) -> TestRequest {
     post_json("/auth/email/confirm", &json!({"token": token}))
 }
@@ -615,18 +652,8 @@ async fn the_outbox_rides_out_an_smtp_outage_and_a_restart_and_delivers_once() {
         );
         // The first attempt meets the 421 and is put off.
         sink.wait_for_conversations(conversations + 1, WAIT);
-        let deadline = std::time::Instant::now() + WAIT;
-        let (attempts, error) = loop {
-            let row: (i32, Option<String>) = mail_outbox::table
-                .filter(mail_outbox::purpose.eq("reset"))
-                .select((mail_outbox::attempts, mail_outbox::last_error))
-                .first(&mut t.db.connect())
-                .unwrap();
-            if row.1.is_some() || std::time::Instant::now() > deadline {
-                break row;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let row = reset_row_when(&t, "put off", |r| r.last_error.is_some());
+        let (attempts, error) = (row.attempts, row.last_error);
         assert!(attempts >= 1, "{b}");
         assert!(
             error.is_some_and(|e| e.contains("421")),
@@ -644,23 +671,8 @@ async fn the_outbox_rides_out_an_smtp_outage_and_a_restart_and_delivers_once() {
         let (_, token) = nth_link(&sink, &email, "Reset your password", 1, "/reset-password");
         assert!(!token.is_empty());
         // Once, and its body erased.
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let (sent, body): (Option<chrono::NaiveDateTime>, Option<String>) = mail_outbox::table
-                .filter(mail_outbox::purpose.eq("reset"))
-                .select((mail_outbox::sent_at, mail_outbox::body))
-                .first(&mut t.db.connect())
-                .unwrap();
-            if sent.is_some() {
-                assert!(body.is_none(), "{b}: the body is erased once delivered");
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{b}: never marked sent"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let row = reset_row_when(&t, "marked sent", |r| r.sent_at.is_some());
+        assert!(row.body.is_none(), "{b}: the body is erased once delivered");
         assert_eq!(
             mails_to(&sink.received(), &email, "Reset your password").len(),
             1,
@@ -684,26 +696,9 @@ async fn a_permanent_refusal_gives_the_mail_up() {
             app,
             post_json("/auth/password/forgot", &json!({"email": email}))
         );
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let (failed, attempts, body): (Option<chrono::NaiveDateTime>, i32, Option<String>) =
-                mail_outbox::table
-                    .filter(mail_outbox::purpose.eq("reset"))
-                    .select((
-                        mail_outbox::failed_at,
-                        mail_outbox::attempts,
-                        mail_outbox::body,
-                    ))
-                    .first(&mut t.db.connect())
-                    .unwrap();
-            if failed.is_some() {
-                assert_eq!(attempts, 1, "{b}: a 5xx is not retried");
-                assert!(body.is_none(), "{b}: the body is erased when given up");
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{b}: never given up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let row = reset_row_when(&t, "given up", |r| r.failed_at.is_some());
+        assert_eq!(row.attempts, 1, "{b}: a 5xx is not retried");
+        assert!(row.body.is_none(), "{b}: the body is erased when given up");
         assert_eq!(t.state.metrics.mail_failed.get(), 1, "{b}");
         let metrics = call!(app, get("/metrics"));
         let text = String::from_utf8_lossy(&metrics.raw).into_owned();
