@@ -1,0 +1,5 @@
+mod dangerous;
+mod ecdsa;
+mod eddsa;
+mod header;
+mod rsa;
