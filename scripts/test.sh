@@ -24,4 +24,7 @@ echo "test.sh: backends under test: ${backends}" >&2
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The patched jsonwebtoken (not a workspace member): its own tests and the patch's.
+cargo test --manifest-path patches/jsonwebtoken/Cargo.toml --features rust_crypto --locked \
+    --target-dir target/jsonwebtoken-patch
 echo "test.sh: all tests passed on: ${backends}" >&2

@@ -1,10 +1,12 @@
+use std::borrow::Cow;
 use std::fmt::{Debug, Formatter};
+use std::sync::OnceLock;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::de::DeserializeOwned;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::algorithms::AlgorithmFamily;
+use crate::algorithms::{Algorithm, AlgorithmFamily};
 use crate::crypto::{CryptoProvider, JwtVerifier};
 use crate::errors::{ErrorKind, Result, new_error};
 use crate::header::Header;
@@ -78,6 +80,28 @@ pub struct DecodingKey {
     #[zeroize(skip)]
     family: AlgorithmFamily,
     kind: DecodingKeyKind,
+    /// Verification state derived from the key once, for the next verifications (workspace
+    /// patch: an HMAC key keyed once instead of once per token).
+    #[zeroize(skip)]
+    prepared: Prepared,
+}
+
+/// What a [`DecodingKey`] keeps between verifications: the HMAC states keyed with its secret
+/// (RustCrypto backend), each built the first time its algorithm verifies a token, and the
+/// header of the first token it verified. A clone of the key clones them; the `hmac` crate's
+/// `zeroize` feature wipes the HMAC states on drop.
+#[derive(Clone, Default)]
+pub(crate) struct Prepared {
+    #[cfg(feature = "rust_crypto")]
+    pub(crate) hmac: crate::crypto::rust_crypto::PreparedHmac,
+    /// The first header (its encoded bytes and the parse) under a signature this key verified.
+    pub(crate) header: OnceLock<(Box<[u8]>, Header)>,
+}
+
+impl Debug for Prepared {
+    fn fmt(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl DecodingKey {
@@ -99,6 +123,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Hmac,
             kind: DecodingKeyKind::SecretOrDer(secret.to_vec()),
+            prepared: Prepared::default(),
         })
     }
 
@@ -108,7 +133,11 @@ impl DecodingKey {
         if out.is_empty() {
             return Err(new_error(ErrorKind::InvalidKeyFormat));
         }
-        Ok(DecodingKey { family: AlgorithmFamily::Hmac, kind: DecodingKeyKind::SecretOrDer(out) })
+        Ok(DecodingKey {
+            family: AlgorithmFamily::Hmac,
+            kind: DecodingKeyKind::SecretOrDer(out),
+            prepared: Prepared::default(),
+        })
     }
 
     /// If you are loading a public RSA key in a PEM format, use this.
@@ -120,6 +149,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::SecretOrDer(content.to_vec()),
+            prepared: Prepared::default(),
         })
     }
 
@@ -130,6 +160,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::RsaModulusExponent { n, e },
+            prepared: Prepared::default(),
         })
     }
 
@@ -138,6 +169,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::RsaModulusExponent { n: modulus.to_vec(), e: exponent.to_vec() },
+            prepared: Prepared::default(),
         }
     }
 
@@ -150,6 +182,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ec,
             kind: DecodingKeyKind::SecretOrDer(content.to_vec()),
+            prepared: Prepared::default(),
         })
     }
 
@@ -166,6 +199,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ec,
             kind: DecodingKeyKind::SecretOrDer(public_key),
+            prepared: Prepared::default(),
         })
     }
 
@@ -179,6 +213,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ed,
             kind: DecodingKeyKind::SecretOrDer(content.to_vec()),
+            prepared: Prepared::default(),
         })
     }
 
@@ -187,6 +222,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::SecretOrDer(der.to_vec()),
+            prepared: Prepared::default(),
         }
     }
 
@@ -195,6 +231,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Ec,
             kind: DecodingKeyKind::SecretOrDer(der.to_vec()),
+            prepared: Prepared::default(),
         }
     }
 
@@ -203,6 +240,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Ed,
             kind: DecodingKeyKind::SecretOrDer(der.to_vec()),
+            prepared: Prepared::default(),
         }
     }
 
@@ -212,6 +250,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ed,
             kind: DecodingKeyKind::SecretOrDer(x_decoded),
+            prepared: Prepared::default(),
         })
     }
 
@@ -233,10 +272,17 @@ impl DecodingKey {
                 Ok(DecodingKey {
                     family: AlgorithmFamily::Hmac,
                     kind: DecodingKeyKind::SecretOrDer(out),
+                    prepared: Prepared::default(),
                 })
             }
             AlgorithmParameters::Other(_) => Err(ErrorKind::UnsupportedAlgorithm.into()),
         }
+    }
+
+    /// What this key keeps between verifications.
+    #[cfg_attr(not(feature = "rust_crypto"), allow(dead_code))]
+    pub(crate) fn prepared(&self) -> &Prepared {
+        &self.prepared
     }
 
     /// Try to get the key in raw byte format.
@@ -281,24 +327,103 @@ pub fn decode<T: DeserializeOwned>(
     key: &DecodingKey,
     validation: &Validation,
 ) -> Result<TokenData<T>> {
-    let token = token.as_ref();
-    let (signature, message) = expect_two!(token.rsplitn(2, |b| *b == b'.'));
-    let (payload, header) = expect_two!(message.rsplitn(2, |b| *b == b'.'));
-    let header = Header::from_encoded(header)?;
+    let (header, claims) = decode_parts(token.as_ref(), key, validation)?;
+    Ok(TokenData { header: header.into_owned(), claims })
+}
+
+/// [`decode`], for the claims alone: the same checks, without building a [`TokenData`] or
+/// copying out a header the key already knows (workspace patch).
+///
+/// ```rust
+/// use serde::Deserialize;
+/// use jsonwebtoken::{decode_claims, DecodingKey, Validation, Algorithm};
+///
+/// #[derive(Deserialize)]
+/// struct Claims {
+///    sub: String,
+/// }
+///
+/// let key = DecodingKey::from_secret(b"secret").unwrap();
+/// let claims = decode_claims::<Claims>("a.jwt.token", &key, &Validation::new(Algorithm::HS256));
+/// assert!(claims.is_err());
+/// ```
+pub fn decode_claims<T: DeserializeOwned>(
+    token: impl AsRef<[u8]>,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<T> {
+    decode_parts(token.as_ref(), key, validation).map(|(_, claims)| claims)
+}
+
+/// What [`decode`] and [`decode_claims`] share: the header (borrowed from the key when it is
+/// the one the key remembers) and the claims.
+fn decode_parts<'k, T: DeserializeOwned>(
+    token: &[u8],
+    key: &'k DecodingKey,
+    validation: &Validation,
+) -> Result<(Cow<'k, Header>, T)> {
+    let (signature, message) = split_at_last_dot(token)?;
+    let (payload, encoded_header) = split_at_last_dot(message)?;
+    // Workspace patch: the header a key verified last time, when this token's is the same
+    // bytes, is not decoded and parsed again (same bytes, same header, same checks passed).
+    let known = key.prepared().header.get().filter(|(bytes, _)| **bytes == *encoded_header);
+    let header = match known {
+        Some((_, header)) => Cow::Borrowed(header),
+        None => {
+            let mut header = Header::empty();
+            header.read_encoded(encoded_header)?;
+            Cow::Owned(header)
+        }
+    };
 
     if !validation.algorithms.contains(&header.alg) {
         return Err(new_error(ErrorKind::InvalidAlgorithm));
     }
 
-    let verifying_provider = (CryptoProvider::get_default().verifier_factory)(&header.alg, key)?;
+    let provider = CryptoProvider::get_default();
+    // Workspace patch: with RustCrypto as the provider, an HMAC signature is checked from the
+    // key's prepared state, with the same checks in the same order and no verifier boxed.
+    #[cfg(feature = "rust_crypto")]
+    let prepared = header.alg.family() == AlgorithmFamily::Hmac
+        && std::ptr::eq(provider, &crate::crypto::rust_crypto::DEFAULT_PROVIDER);
+    #[cfg(not(feature = "rust_crypto"))]
+    let prepared = false;
+    if prepared {
+        #[cfg(feature = "rust_crypto")]
+        {
+            if key.family() != AlgorithmFamily::Hmac {
+                return Err(new_error(ErrorKind::InvalidKeyFormat));
+            }
+            check_algorithms(header.alg, &header, validation)?;
+            let signature = b64_decode(signature)?;
+            if !crate::crypto::rust_crypto::verify_prepared(header.alg, key, message, &signature)? {
+                return Err(new_error(ErrorKind::InvalidSignature));
+            }
+        }
+    } else {
+        let verifying_provider = (provider.verifier_factory)(&header.alg, key)?;
+        verify_signature_body(message, signature, &header, validation, verifying_provider)?;
+    }
 
-    verify_signature_body(message, signature, &header, validation, verifying_provider)?;
+    // Only a header under a valid signature is remembered, and only the first: someone
+    // without the key cannot choose what is kept.
+    if known.is_none() && key.prepared().header.get().is_none() {
+        let _ = key.prepared().header.set((encoded_header.into(), header.clone().into_owned()));
+    }
 
     let decoded_claims = DecodedJwtPartClaims::from_jwt_part_claims(payload)?;
-    let claims = decoded_claims.deserialize()?;
-    validate(decoded_claims.deserialize()?, validation)?;
+    let (claims, for_validation) = decoded_claims.deserialize_with_validation()?;
+    validate(for_validation, validation)?;
 
-    Ok(TokenData { header, claims })
+    Ok((header, claims))
+}
+
+/// `(after, before)` the last `.` of `bytes`, as `expect_two!(bytes.rsplitn(2, ..))` gave.
+fn split_at_last_dot(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    match memchr::memrchr(b'.', bytes) {
+        Some(dot) => Ok((&bytes[dot + 1..], &bytes[..dot])),
+        None => Err(new_error(ErrorKind::InvalidToken)),
+    }
 }
 
 /// Decode a JWT with NO VALIDATION
@@ -354,22 +479,33 @@ pub(crate) fn verify_signature_body(
     validation: &Validation,
     verifying_provider: Box<dyn JwtVerifier>,
 ) -> Result<()> {
+    check_algorithms(verifying_provider.algorithm(), header, validation)?;
+
+    if verifying_provider.verify(message, &b64_decode(signature)?).is_err() {
+        return Err(new_error(ErrorKind::InvalidSignature));
+    }
+
+    Ok(())
+}
+
+/// The algorithm checks before a signature is verified by a verifier for `verifier_algorithm`.
+fn check_algorithms(
+    verifier_algorithm: Algorithm,
+    header: &Header,
+    validation: &Validation,
+) -> Result<()> {
     if validation.algorithms.is_empty() {
         return Err(new_error(ErrorKind::MissingAlgorithm));
     }
 
     for alg in &validation.algorithms {
-        if verifying_provider.algorithm().family() != alg.family() {
+        if verifier_algorithm.family() != alg.family() {
             return Err(new_error(ErrorKind::InvalidAlgorithm));
         }
     }
 
     if !validation.algorithms.contains(&header.alg) {
         return Err(new_error(ErrorKind::InvalidAlgorithm));
-    }
-
-    if verifying_provider.verify(message, &b64_decode(signature)?).is_err() {
-        return Err(new_error(ErrorKind::InvalidSignature));
     }
 
     Ok(())

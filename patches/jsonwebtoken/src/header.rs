@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
+use std::fmt;
 use std::result;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::algorithms::Algorithm;
@@ -147,7 +148,9 @@ impl Extras {
 
 /// A basic JWT header, the alg defaults to HS256 and typ is automatically
 /// set to `JWT`. All the other fields are optional.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, Serialize, Deserialize)]
+// Deserialize is written by hand below (workspace patch): the derived one, because of the
+// flattened `extras`, buffered every header into serde's private `Content` tree first.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, Serialize)]
 pub struct Header {
     /// The type of JWS: it can only be "JWT" here
     ///
@@ -254,17 +257,51 @@ impl Header {
 
     /// Converts an encoded part into the Header struct if possible
     pub(crate) fn from_encoded<T: AsRef<[u8]>>(encoded_part: T) -> Result<Self> {
+        let mut header = Header::empty();
+        header.read_encoded(encoded_part)?;
+        Ok(header)
+    }
+
+    /// A header with no parameter set (`alg` at its default), to be filled by
+    /// [`Header::read_encoded`].
+    pub(crate) fn empty() -> Self {
+        Header {
+            typ: None,
+            alg: Algorithm::default(),
+            cty: None,
+            jku: None,
+            jwk: None,
+            kid: None,
+            x5u: None,
+            x5c: None,
+            x5t: None,
+            x5t_s256: None,
+            crit: None,
+            enc: None,
+            zip: None,
+            url: None,
+            nonce: None,
+            extras: Extras::default(),
+        }
+    }
+
+    /// [`Header::from_encoded`] into `self`, an [`Header::empty`] header (workspace patch: the
+    /// header, 576 bytes, is written where it stays instead of being moved out through every
+    /// layer of the parse).
+    pub(crate) fn read_encoded<T: AsRef<[u8]>>(&mut self, encoded_part: T) -> Result<()> {
         let decoded = b64_decode(encoded_part)?;
-        let header = serde_json::from_slice::<Header>(&decoded)?;
+        let mut json = serde_json::Deserializer::from_slice(&decoded);
+        HeaderSeed(self).deserialize(&mut json)?;
+        json.end()?;
 
         // if `b64` doesn't parse, reject
         let b64 =
-            header.extras.get::<bool>("b64").map_err(|_| new_error(ErrorKind::InvalidToken))?;
+            self.extras.get::<bool>("b64").map_err(|_| new_error(ErrorKind::InvalidToken))?;
         // if `b64` is present and false, reject
         if b64.is_some_and(|b64| !b64) {
             return Err(new_error(ErrorKind::InvalidToken));
         }
-        if let Some(crit) = &header.crit {
+        if let Some(crit) = &self.crit {
             // `crit` must not be empty (RFC 7515 Section 4.1.11)
             if crit.is_empty() {
                 return Err(new_error(ErrorKind::InvalidToken));
@@ -281,7 +318,7 @@ impl Header {
             }
         }
 
-        Ok(header)
+        Ok(())
     }
 
     /// Converts an encoded part into the Header struct if possible, without any validation
@@ -299,6 +336,130 @@ impl Header {
                 b64_certs.iter().map(|x| STANDARD.decode(x)).collect::<result::Result<_, _>>()
             })
             .transpose()?)
+    }
+}
+
+/// A header key: borrowed from the input when it has no escapes.
+enum HeaderKey<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl HeaderKey<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            HeaderKey::Borrowed(key) => key,
+            HeaderKey::Owned(key) => key,
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            HeaderKey::Borrowed(key) => key.to_owned(),
+            HeaderKey::Owned(key) => key,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> result::Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = HeaderKey<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header parameter name")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> result::Result<Self::Value, E> {
+                Ok(HeaderKey::Borrowed(key))
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> result::Result<Self::Value, E> {
+                Ok(HeaderKey::Owned(key.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, key: String) -> result::Result<Self::Value, E> {
+                Ok(HeaderKey::Owned(key))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The same as the derived `Deserialize` with a flattened `extras` (a JSON object only; a
+/// named parameter twice is an error; `null` is `None`; `alg` is required; every other
+/// parameter lands in `extras`, the last of equal names winning), in one pass over the map.
+impl<'de> Deserialize<'de> for Header {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> result::Result<Self, D::Error> {
+        let mut header = Header::empty();
+        HeaderSeed(&mut header).deserialize(deserializer)?;
+        Ok(header)
+    }
+}
+
+/// Reads a header into an [`Header::empty`] one, in place.
+struct HeaderSeed<'a>(&'a mut Header);
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> result::Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT header")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> result::Result<(), A::Error> {
+        let header = self.0;
+        // Which named parameters were seen, so that a second one is refused.
+        let mut seen = [false; 15];
+
+        // Reads the value of a named parameter (for an optional one, `null` is `None`).
+        macro_rules! read {
+            ($index:expr, $name:expr, $field:ident) => {{
+                if std::mem::replace(&mut seen[$index], true) {
+                    return Err(de::Error::duplicate_field($name));
+                }
+                header.$field = map.next_value()?;
+            }};
+        }
+
+        while let Some(key) = map.next_key::<HeaderKey<'de>>()? {
+            match key.as_str() {
+                "typ" => read!(0, "typ", typ),
+                "alg" => read!(1, "alg", alg),
+                "cty" => read!(2, "cty", cty),
+                "jku" => read!(3, "jku", jku),
+                "jwk" => read!(4, "jwk", jwk),
+                "kid" => read!(5, "kid", kid),
+                "x5u" => read!(6, "x5u", x5u),
+                "x5c" => read!(7, "x5c", x5c),
+                "x5t" => read!(8, "x5t", x5t),
+                "x5t#S256" => read!(9, "x5t#S256", x5t_s256),
+                "crit" => read!(10, "crit", crit),
+                "enc" => read!(11, "enc", enc),
+                "zip" => read!(12, "zip", zip),
+                "url" => read!(13, "url", url),
+                "nonce" => read!(14, "nonce", nonce),
+                _ => {
+                    let value: serde_json::Value = map.next_value()?;
+                    header.extras.inner.insert(key.into_string(), value);
+                }
+            }
+        }
+        if !seen[1] {
+            return Err(de::Error::missing_field("alg"));
+        }
+        Ok(())
     }
 }
 
@@ -461,5 +622,87 @@ mod tests {
             ))
             .is_err_and(|e| e.into_kind() == ErrorKind::InvalidToken)
         );
+    }
+
+    /// Upstream's derived `Deserialize`, kept here to check the hand-written one against.
+    #[derive(serde::Deserialize)]
+    struct DerivedHeader {
+        typ: Option<String>,
+        alg: Algorithm,
+        cty: Option<String>,
+        jku: Option<String>,
+        jwk: Option<crate::jwk::Jwk>,
+        kid: Option<String>,
+        x5u: Option<String>,
+        x5c: Option<Vec<String>>,
+        x5t: Option<String>,
+        #[serde(rename = "x5t#S256")]
+        x5t_s256: Option<String>,
+        crit: Option<Vec<String>>,
+        enc: Option<super::Enc>,
+        zip: Option<super::Zip>,
+        url: Option<String>,
+        nonce: Option<String>,
+        #[serde(flatten)]
+        extras: Extras,
+    }
+
+    impl From<DerivedHeader> for Header {
+        fn from(d: DerivedHeader) -> Self {
+            Header {
+                typ: d.typ,
+                alg: d.alg,
+                cty: d.cty,
+                jku: d.jku,
+                jwk: d.jwk,
+                kid: d.kid,
+                x5u: d.x5u,
+                x5c: d.x5c,
+                x5t: d.x5t,
+                x5t_s256: d.x5t_s256,
+                crit: d.crit,
+                enc: d.enc,
+                zip: d.zip,
+                url: d.url,
+                nonce: d.nonce,
+                extras: d.extras,
+            }
+        }
+    }
+
+    #[test]
+    fn hand_written_deserialize_matches_the_derived_one() {
+        let inputs = [
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"typ":"JWT","alg":"HS256"}"#,
+            r#"{"alg":"RS256"}"#,
+            r#"{"alg":"EdDSA","kid":"k1","typ":"JWT"}"#,
+            r#"{"alg":"HS256","typ":null,"kid":null}"#,
+            r#"{"alg":"HS256","custom":"x","n":42,"b64":false}"#,
+            r#"{"alg":"HS256","custom":1,"custom":2}"#,
+            r#"{"alg":"HS256","\u0074yp":"JWT","k\u0069d":"esc"}"#,
+            r#"{"alg":"HS256","x5t#S256":"abc","x5c":["a","b"],"crit":["b64"],"b64":true}"#,
+            r#"{"alg":"HS256","enc":"A128GCM","zip":"DEF","url":"u","nonce":"n","cty":"c"}"#,
+            r#"{"alg":"HS256","jku":"https://example.com","x5u":"x","x5t":"t"}"#,
+            r#"{"alg":"HS256","jwk":{"kty":"oct","k":"c2VjcmV0"}}"#,
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            r#"{"alg":"HS256","typ":"JWT","typ":"JWT"}"#,
+            r#"{"alg":"HS256","kid":"a","kid":null}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":null}"#,
+            r#"{"alg":"none"}"#,
+            r#"{"alg":"HS256","typ":5}"#,
+            r#"{"alg":"HS256","x5c":"not a list"}"#,
+            r#"["HS256","JWT"]"#,
+            r#""HS256""#,
+            r#"{"alg":"HS256""#,
+            r#"{}"#,
+            r#"null"#,
+        ];
+        for input in inputs {
+            let ours = serde_json::from_str::<Header>(input).ok();
+            let derived = serde_json::from_str::<DerivedHeader>(input).ok().map(Header::from);
+            assert_eq!(ours, derived, "{input}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 #![deny(missing_docs)]
 
 pub use algorithms::{Algorithm, AlgorithmFamily};
-pub use decoding::{DecodingKey, DecodingKeyKind, TokenData, decode, decode_header};
+pub use decoding::{DecodingKey, DecodingKeyKind, TokenData, decode, decode_claims, decode_header};
 pub use encoding::{EncodingKey, encode};
 pub use header::{Extras, Header};
 pub use signature;

@@ -18,6 +18,8 @@ use crate::{
 mod ecdsa;
 mod eddsa;
 mod hmac;
+
+pub(crate) use self::hmac::{PreparedHmac, verify_prepared};
 mod rsa;
 
 fn rsa_components_from_private_key(key_content: &[u8]) -> errors::Result<(Vec<u8>, Vec<u8>)> {
