@@ -11,6 +11,15 @@ use crate::schema::{sessions, users};
 use crate::users::UserRow;
 use crate::{DbConnection, DbError};
 
+diesel::define_sql_function! {
+    /// PostgreSQL's `rotate_session(id, presented, now)`: [`rotate_current`] in one call.
+    fn rotate_session(
+        id: diesel::sql_types::Text,
+        presented: diesel::sql_types::BigInt,
+        now: diesel::sql_types::Timestamp,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Integer>;
+}
+
 /// A `sessions` row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -230,6 +239,13 @@ pub fn rotate_current(
     let Some(next) = presented.checked_add(1) else {
         return Ok(None);
     };
+    if let DbConnection::Postgres(pg) = conn {
+        // The same statement inside a function, so that its plan is kept (see the migration
+        // `rotate_session`): diesel does not prepare an UPDATE for reuse.
+        let owner: Option<i32> =
+            diesel::select(rotate_session(id, presented, now)).get_result(pg)?;
+        return Ok(owner.map(UserId::new));
+    }
     let owner_active = users::table
         .filter(users::id.eq(sessions::user_id))
         .filter(users::active.eq(true))

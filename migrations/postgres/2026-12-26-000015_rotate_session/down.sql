@@ -1,0 +1,1 @@
+DROP FUNCTION rotate_session(TEXT, BIGINT, TIMESTAMP);
