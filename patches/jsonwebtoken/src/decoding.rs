@@ -81,9 +81,8 @@ pub struct DecodingKey {
     family: AlgorithmFamily,
     kind: DecodingKeyKind,
     /// Verification state derived from the key once, for the next verifications (workspace
-    /// patch: an HMAC key keyed once instead of once per token).
-    #[zeroize(skip)]
-    prepared: Prepared,
+    /// patch: an HMAC key keyed once instead of once per token). Boxed: it is large.
+    prepared: Box<Prepared>,
 }
 
 /// What a [`DecodingKey`] keeps between verifications: the HMAC states keyed with its secret
@@ -96,6 +95,14 @@ pub(crate) struct Prepared {
     pub(crate) hmac: crate::crypto::rust_crypto::PreparedHmac,
     /// The first header (its encoded bytes and the parse) under a signature this key verified.
     pub(crate) header: OnceLock<(Box<[u8]>, Header)>,
+}
+
+impl Zeroize for Prepared {
+    fn zeroize(&mut self) {
+        // The keyed states are equivalent to the secret: a zeroized key forgets them (dropping
+        // them wipes them, with sha2's `zeroize` feature).
+        *self = Prepared::default();
+    }
 }
 
 impl Debug for Prepared {
@@ -123,7 +130,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Hmac,
             kind: DecodingKeyKind::SecretOrDer(secret.to_vec()),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -136,7 +143,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Hmac,
             kind: DecodingKeyKind::SecretOrDer(out),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -149,7 +156,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::SecretOrDer(content.to_vec()),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -160,7 +167,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::RsaModulusExponent { n, e },
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -169,7 +176,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::RsaModulusExponent { n: modulus.to_vec(), e: exponent.to_vec() },
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         }
     }
 
@@ -182,7 +189,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ec,
             kind: DecodingKeyKind::SecretOrDer(content.to_vec()),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -199,7 +206,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ec,
             kind: DecodingKeyKind::SecretOrDer(public_key),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -213,7 +220,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ed,
             kind: DecodingKeyKind::SecretOrDer(content.to_vec()),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -222,7 +229,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Rsa,
             kind: DecodingKeyKind::SecretOrDer(der.to_vec()),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         }
     }
 
@@ -231,7 +238,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Ec,
             kind: DecodingKeyKind::SecretOrDer(der.to_vec()),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         }
     }
 
@@ -240,7 +247,7 @@ impl DecodingKey {
         DecodingKey {
             family: AlgorithmFamily::Ed,
             kind: DecodingKeyKind::SecretOrDer(der.to_vec()),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         }
     }
 
@@ -250,7 +257,7 @@ impl DecodingKey {
         Ok(DecodingKey {
             family: AlgorithmFamily::Ed,
             kind: DecodingKeyKind::SecretOrDer(x_decoded),
-            prepared: Prepared::default(),
+            prepared: Box::default(),
         })
     }
 
@@ -272,7 +279,7 @@ impl DecodingKey {
                 Ok(DecodingKey {
                     family: AlgorithmFamily::Hmac,
                     kind: DecodingKeyKind::SecretOrDer(out),
-                    prepared: Prepared::default(),
+                    prepared: Box::default(),
                 })
             }
             AlgorithmParameters::Other(_) => Err(ErrorKind::UnsupportedAlgorithm.into()),

@@ -383,6 +383,13 @@ impl<'de> Deserialize<'de> for HeaderKey<'de> {
             fn visit_string<E: de::Error>(self, key: String) -> result::Result<Self::Value, E> {
                 Ok(HeaderKey::Owned(key))
             }
+
+            // As the derived field visitor: other formats may give names as bytes.
+            fn visit_bytes<E: de::Error>(self, key: &[u8]) -> result::Result<Self::Value, E> {
+                std::str::from_utf8(key)
+                    .map(|key| HeaderKey::Owned(key.to_owned()))
+                    .map_err(|_| E::invalid_value(de::Unexpected::Bytes(key), &self))
+            }
         }
 
         deserializer.deserialize_str(KeyVisitor)
@@ -415,7 +422,8 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JWT header")
+        // The derived one's words, so that error messages do not change.
+        f.write_str("struct Header")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> result::Result<(), A::Error> {

@@ -4,7 +4,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::de::value::{BorrowedStrDeserializer, MapDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::errors::Result;
 use crate::validation::ClaimsForValidation;
@@ -41,55 +41,64 @@ impl DecodedJwtPartClaims {
         Ok(serde_json::from_slice(&self.b64_decoded)?)
     }
 
-    /// The user's claims and the registered claims validation reads, from one parse
-    /// (workspace patch; upstream parsed the JSON twice, once for each).
+    /// The user's claims and the registered claims validation reads, from one parse when
+    /// that is clean (workspace patch; upstream parsed the JSON twice, once for each).
     ///
     /// While `T` reads a JSON object, the values of the registered claims (`exp`, `nbf`,
-    /// `sub`, `iss`, `aud`) are taken as raw JSON on their way to `T`, and validation's claims
-    /// are then read from those alone. The result, errors included, is the one the two parses
-    /// gave: a claim present twice is refused as before, and a payload that does not start
-    /// with `{` takes the two parses.
+    /// `sub`, `iss`, `aud`) are read as `serde_json::Value`s on their way to `T`, and
+    /// validation's claims are then read from those alone. Whenever that path is not clean,
+    /// upstream's two parses decide instead, so that results and errors are upstream's: a
+    /// payload that does not start with `{`, `T` failing on the way (a type that does not read
+    /// a map with string keys, or a bad value), a registered claim present twice, or one that
+    /// validation cannot read.
     pub fn deserialize_with_validation<T: DeserializeOwned>(
         &self,
     ) -> Result<(T, ClaimsForValidation<'_>)> {
-        if self.b64_decoded.first() != Some(&b'{') {
-            return Ok((self.deserialize()?, self.deserialize()?));
+        if self.b64_decoded.first() == Some(&b'{') {
+            let mut registered = Registered::default();
+            let mut json = serde_json::Deserializer::from_slice(&self.b64_decoded);
+            let teed = T::deserialize(Tee { json: &mut json, registered: &mut registered })
+                .and_then(|claims| json.end().map(|()| claims));
+            if let Ok(claims) = teed
+                && let Some(for_validation) = registered.into_claims()
+            {
+                return Ok((claims, for_validation));
+            }
         }
-        let mut registered = Registered::default();
-        let mut json = serde_json::Deserializer::from_slice(&self.b64_decoded);
-        let claims = T::deserialize(Tee { json: &mut json, registered: &mut registered })?;
-        json.end()?;
-        Ok((claims, registered.into_claims()?))
+        Ok((self.deserialize()?, self.deserialize()?))
     }
 }
 
 /// The registered claims validation reads, in this order.
 const REGISTERED: [&str; 5] = ["exp", "nbf", "sub", "iss", "aud"];
 
-/// The raw JSON of each registered claim seen, and the first name seen twice.
+/// The value of each registered claim seen, and whether one was seen twice.
 #[derive(Default)]
-struct Registered<'de> {
-    values: [Option<&'de RawValue>; 5],
-    twice: Option<&'static str>,
+struct Registered {
+    values: [Option<Value>; 5],
+    twice: bool,
 }
 
-impl<'de> Registered<'de> {
-    fn into_claims(self) -> std::result::Result<ClaimsForValidation<'de>, serde_json::Error> {
-        if let Some(name) = self.twice {
-            return Err(de::Error::duplicate_field(name));
+impl Registered {
+    /// Validation's claims, when each registered claim was seen at most once and reads.
+    fn into_claims(self) -> Option<ClaimsForValidation<'static>> {
+        if self.twice {
+            return None;
         }
         let entries = REGISTERED
             .iter()
             .zip(self.values)
             .filter_map(|(name, value)| value.map(|value| (*name, value)));
         ClaimsForValidation::deserialize(MapDeserializer::<_, serde_json::Error>::new(entries))
+            .ok()
+            .filter(|claims| !claims.any_failed())
     }
 }
 
 /// A deserializer that hands `T` the JSON object it reads while keeping the registered claims.
 struct Tee<'a, 'de> {
     json: &'a mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
-    registered: &'a mut Registered<'de>,
+    registered: &'a mut Registered,
 }
 
 impl<'de> Deserializer<'de> for Tee<'_, 'de> {
@@ -123,12 +132,12 @@ impl<'de> Deserializer<'de> for Tee<'_, 'de> {
 }
 
 /// Passes the object's entries to `T`'s visitor through [`TeeMap`].
-struct TeeVisitor<'a, 'de, V> {
+struct TeeVisitor<'a, V> {
     inner: V,
-    registered: &'a mut Registered<'de>,
+    registered: &'a mut Registered,
 }
 
-impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, 'de, V> {
+impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -177,16 +186,16 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// The object's entries as `T` sees them; the value of a registered claim is read as raw
-/// JSON, kept, and handed on to `T` from there.
-struct TeeMap<'a, 'de, A> {
+/// The object's entries as `T` sees them; the value of a registered claim is read as a
+/// `serde_json::Value`, kept, and handed on to `T` from a copy.
+struct TeeMap<'a, A> {
     map: A,
-    registered: &'a mut Registered<'de>,
+    registered: &'a mut Registered,
     /// The index in [`REGISTERED`] of the key just read, if it is one.
     current: Option<usize>,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, 'de, A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -214,12 +223,14 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, 'de, A> {
         match self.current.take() {
             None => self.map.next_value_seed(seed),
             Some(index) => {
-                let raw: &'de RawValue = self.map.next_value()?;
-                if self.registered.values[index].replace(raw).is_some() {
-                    self.registered.twice.get_or_insert(REGISTERED[index]);
-                }
-                // (`A` is serde_json's own map: its error is serde_json's, carried as is.)
-                seed.deserialize(raw).map_err(de::Error::custom)
+                let value: Value = self.map.next_value()?;
+                let slot = &mut self.registered.values[index];
+                self.registered.twice |= slot.is_some();
+                // (A failure here sends the whole parse down upstream's path, whose error is
+                // the one returned.)
+                let result = seed.deserialize(value.clone()).map_err(de::Error::custom);
+                *slot = Some(value);
+                result
             }
         }
     }
@@ -264,6 +275,11 @@ mod tests {
     #[derive(Debug, PartialEq, Deserialize)]
     struct Newtype(Claims);
 
+    #[derive(Debug, PartialEq, Deserialize)]
+    enum Tagged {
+        A { x: u32 },
+    }
+
     fn part(json: &str) -> DecodedJwtPartClaims {
         DecodedJwtPartClaims { b64_decoded: json.as_bytes().to_vec() }
     }
@@ -296,7 +312,8 @@ mod tests {
             .map(|(claims, v)| (claims, outcome(v, &validation)));
         match (one, two) {
             (Ok(one), Ok(two)) => assert_eq!(one, two, "{json}"),
-            (Err(_), Err(_)) => {}
+            // The same error, message and position included.
+            (Err(one), Err(two)) => assert_eq!(one.to_string(), two.to_string(), "{json}"),
             (one, two) => panic!("{json}: one parse {one:?}, two parses {two:?}"),
         }
     }
@@ -332,7 +349,20 @@ mod tests {
             r#"["7",4000000000]"#,
             r#"null"#,
             r#"5"#,
+            // Registered claims validation cannot read: upstream's second parse fails.
+            r#"{"exp":4000000000,"sub":[1]}"#,
+            r#"{"exp":4000000000,"sub":{}}"#,
+            r#"{"exp":4000000000,"nbf":[1]}"#,
+            r#"{"exp":{"a":1}}"#,
+            r#"{"exp":[1]}"#,
+            r#"{"exp":1e400}"#,
+            r#"{"exp":4000000000,"sub":"\ud800"}"#,
+            r#"{"A":{"x":1}}"#,
+            r#"{"1":2,"exp":4000000000}"#,
+            r#"{"$serde_json::private::RawValue":"{\"exp\":1}"}"#,
         ];
+        let deep = format!(r#"{{"exp":4000000000,"iss":{}"me"{}}}"#, "[".repeat(127), "]".repeat(127));
+        let inputs = inputs.iter().copied().chain([deep.as_str()]);
         for input in inputs {
             same::<Claims>(input);
             same::<serde_json::Value>(input);
@@ -341,6 +371,8 @@ mod tests {
             same::<Option<Claims>>(input);
             same::<Newtype>(input);
             same::<HashMap<String, serde_json::Value>>(input);
+            same::<HashMap<u64, serde_json::Value>>(input);
+            same::<Tagged>(input);
         }
     }
 

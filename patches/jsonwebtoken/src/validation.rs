@@ -193,6 +193,17 @@ pub(crate) struct ClaimsForValidation<'a> {
     aud: TryParse<Audience<'a>>,
 }
 
+impl ClaimsForValidation<'_> {
+    /// Whether a registered claim is present but could not be read (workspace patch).
+    pub(crate) fn any_failed(&self) -> bool {
+        matches!(self.exp, TryParse::FailedToParse)
+            || matches!(self.nbf, TryParse::FailedToParse)
+            || matches!(self.sub, TryParse::FailedToParse)
+            || matches!(self.iss, TryParse::FailedToParse)
+            || matches!(self.aud, TryParse::FailedToParse)
+    }
+}
+
 #[derive(Default, Debug)]
 enum TryParse<T> {
     Parsed(T),

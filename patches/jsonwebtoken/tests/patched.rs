@@ -119,3 +119,14 @@ fn an_hmac_key_refuses_what_it_refused_before() {
     let other = DecodingKey::from_secret(b"other").unwrap();
     assert_eq!(kind(decode::<Claims>(&hmac_token, &other, &hs)), ErrorKind::InvalidSignature);
 }
+
+#[test]
+fn a_zeroized_key_forgets_its_keyed_state() {
+    use zeroize::Zeroize;
+    let mut key = DecodingKey::from_secret(SECRET).unwrap();
+    let validation = Validation::new(Algorithm::HS256);
+    let plain = token(&Header::new(Algorithm::HS256), SECRET, FAR);
+    assert!(decode::<Claims>(&plain, &key, &validation).is_ok());
+    key.zeroize();
+    assert_eq!(kind(decode::<Claims>(&plain, &key, &validation)), ErrorKind::InvalidSignature);
+}
