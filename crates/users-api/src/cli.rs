@@ -2,7 +2,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix_web::{HttpServer, web};
@@ -274,7 +274,7 @@ fn serve(config: Config) -> Result<(), Failure> {
     let _delivery = crate::mail::spawn(&state);
     // Hears every change to users and sessions, so the auth cache can serve.
     let _listener = state.listen();
-    let in_flight = std::sync::Arc::clone(&state.in_flight);
+    let stopping = state.clone();
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let mut server = HttpServer::new(move || build_app(state.clone()))
@@ -293,7 +293,7 @@ fn serve(config: Config) -> Result<(), Failure> {
         let handle = server.handle();
         actix_web::rt::spawn(async move {
             stop_signal().await;
-            drain_and_stop(&handle, &in_flight).await;
+            drain_and_stop(&handle, &stopping).await;
         });
         server.await?;
         tracing::info!("stopped");
@@ -437,10 +437,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// the workers. actix-server's own graceful stop races: the accept thread exits first and
 /// a worker that sees its connection channel closed before its stop message ends at once,
 /// dropping the requests it was serving (seen in `scripts/shutdown.sh`). With nothing in
-/// flight, that race can only close idle connections.
-async fn drain_and_stop(handle: &actix_web::dev::ServerHandle, in_flight: &AtomicUsize) {
+/// flight, that race can only close idle connections. Long polls of the revocation feed are
+/// told to answer at once.
+async fn drain_and_stop(handle: &actix_web::dev::ServerHandle, state: &AppState) {
     tracing::info!("stop signal: no new connections, finishing requests in flight");
     handle.pause().await;
+    // Long polls of the revocation feed answer now rather than at the end of their wait.
+    state.begin_stop();
+    let in_flight = &state.in_flight;
     let started = std::time::Instant::now();
     while in_flight.load(Ordering::SeqCst) > 0 && started.elapsed() < DRAIN_TIMEOUT {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;

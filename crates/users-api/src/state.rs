@@ -43,6 +43,9 @@ pub struct AppState {
     /// Requests being handled right now (the request log middleware keeps it), so that a
     /// shutdown can wait for them.
     pub in_flight: Arc<AtomicUsize>,
+    /// Set when the server begins to stop: long polls answer at once instead of holding
+    /// the drain for up to their `wait`.
+    stopping: Arc<AtomicBool>,
     /// Password hashing runs here, one thread per core, so that a login flood queues
     /// instead of starving the blocking pool that database calls use.
     hash_pool: Arc<HashPool>,
@@ -254,6 +257,7 @@ impl AppState {
             auth_cache,
             verified_tokens,
             in_flight: Arc::default(),
+            stopping: Arc::default(),
             hash_pool,
             breaker: Arc::default(),
             db_gate: Arc::new(tokio::sync::Semaphore::new(
@@ -276,6 +280,18 @@ impl AppState {
             Arc::clone(&self.auth_cache),
             Arc::clone(&self.metrics),
         )
+    }
+
+    /// The server is stopping: every long poll answers now with what it has (the feed's
+    /// clients poll again, through the load balancer, elsewhere).
+    pub fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.auth_cache.changes().notify_waiters();
+    }
+
+    /// Whether [`AppState::begin_stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Forgets the cached records of a user whose row or sessions this instance just

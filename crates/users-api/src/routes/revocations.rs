@@ -115,7 +115,8 @@ pub async fn feed(
         let events = state
             .db(move |conn| users_db::revocations::after(conn, after, MAX_EVENTS))
             .await?;
-        if !events.is_empty() || Instant::now() >= deadline {
+        // A stopping server answers at once: its drain would otherwise wait for the poll.
+        if !events.is_empty() || Instant::now() >= deadline || state.stopping() {
             let next = events.last().map_or(after.unwrap_or(0), |e| e.seq);
             let events = events
                 .into_iter()
