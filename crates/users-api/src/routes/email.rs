@@ -374,9 +374,10 @@ pub async fn reset_with_token(
     state: &AppState,
     token: &str,
     password: &str,
-) -> Result<(), ApiError> {
-    let password = Password::parse(password, state.password_policy())
-        .map_err(|_| ApiError::invalid_payload(Word::Fail))?;
+) -> Result<Result<(), ResetRefusal>, ApiError> {
+    let Ok(password) = Password::parse(password, state.password_policy()) else {
+        return Ok(Err(ResetRefusal::Password));
+    };
     let hash = OpaqueToken::hash(token);
     // A token that cannot be used costs no hashing.
     let lookup = hash.clone();
@@ -385,37 +386,65 @@ pub async fn reset_with_token(
         .await?
         .is_some_and(|t| t.is_usable(now_utc()) && t.purpose() == Some(TokenPurpose::Reset));
     if !usable {
-        return Err(invalid_token());
+        return Ok(Err(ResetRefusal::Token));
     }
     let new_hash = state
         .hashing("hash", move |h| h.hash(&password))
         .await?
         .map_err(ApiError::internal)?;
-    let user = token_transaction(state, move |conn| {
-        let now = now_utc();
-        let Some(token) = users_db::mail::spend_token(conn, &hash, &[TokenPurpose::Reset], now)?
-        else {
-            return Ok(Err(Refusal::Invalid));
-        };
-        let user = match token_user(conn, &token)? {
-            // The link must have gone to the account's current address.
-            Ok(user) if user.email.as_str() == token.email => user,
-            _ => return Ok(Err(Refusal::Invalid)),
-        };
-        users_db::users::set_password_hash(conn, user.id, &new_hash)?;
-        users_db::users::mark_email_verified(conn, user.id, &token.email, now)?;
-        users_db::sessions::revoke_all_for_user(conn, user.id, None, now)?;
-        users_db::mfa::drop_login_tokens(conn, user.id)?;
-        users_db::throttle::clear(
-            conn,
-            users_db::throttle::Scope::Account,
-            &throttle::account_key(user.email.as_str()),
-        )?;
-        Ok(Ok(user.id))
-    })
-    .await?;
-    state.changed_user(user);
-    Ok(())
+    let spent = state
+        .db(move |conn| {
+            users_db::write_transaction_unless(conn, move |conn| {
+                let now = now_utc();
+                let Some(token) =
+                    users_db::mail::spend_token(conn, &hash, &[TokenPurpose::Reset], now)?
+                else {
+                    return Ok(Err(Refusal::Invalid));
+                };
+                let user = match token_user(conn, &token)? {
+                    // The link must have gone to the account's current address.
+                    Ok(user) if user.email.as_str() == token.email => user,
+                    _ => return Ok(Err(Refusal::Invalid)),
+                };
+                users_db::users::set_password_hash(conn, user.id, &new_hash)?;
+                users_db::users::mark_email_verified(conn, user.id, &token.email, now)?;
+                users_db::sessions::revoke_all_for_user(conn, user.id, None, now)?;
+                users_db::mfa::drop_login_tokens(conn, user.id)?;
+                users_db::throttle::clear(
+                    conn,
+                    users_db::throttle::Scope::Account,
+                    &throttle::account_key(user.email.as_str()),
+                )?;
+                Ok(Ok(user.id))
+            })
+        })
+        .await?;
+    match spent {
+        Ok(user) => {
+            state.changed_user(user);
+            Ok(Ok(()))
+        }
+        // Spent or superseded meanwhile, or the account changed: the link no longer works.
+        Err(Refusal::Invalid | Refusal::Taken) => Ok(Err(ResetRefusal::Token)),
+    }
+}
+
+/// Why a password reset was refused, for the JSON route and the page to word each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetRefusal {
+    /// The new password is outside the policy; the token stays usable.
+    Password,
+    /// The token cannot be used (unknown, spent, superseded, expired, or its account gone).
+    Token,
+}
+
+impl From<ResetRefusal> for ApiError {
+    fn from(r: ResetRefusal) -> Self {
+        match r {
+            ResetRefusal::Password => ApiError::invalid_payload(Word::Fail),
+            ResetRefusal::Token => invalid_token(),
+        }
+    }
 }
 
 /// Set a new password with a reset link
@@ -448,6 +477,6 @@ pub async fn reset(
     let (Some(token), Some(password)) = (body.token.get(), body.password.get()) else {
         return Err(ApiError::invalid_payload(Word::Fail));
     };
-    reset_with_token(&state, token, password).await?;
+    reset_with_token(&state, token, password).await??;
     Ok(Reply::ok(MessageResponse::new(PASSWORD_RESET)))
 }

@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 use crate::bodies::{BodyErrors, DatabaseErrors};
 use crate::error::ApiError;
 use crate::extract::RawBody;
-use crate::routes::email::{self, INVALID_TOKEN, PASSWORD_RESET};
+use crate::routes::email::{self, INVALID_TOKEN, PASSWORD_RESET, ResetRefusal};
 use crate::state::AppState;
 
 /// The pages' whole style sheet, inline (allowed by its hash in the CSP).
@@ -267,7 +267,7 @@ pub async fn reset_submit(
         return Ok(again("The two passwords differ."));
     }
     Ok(
-        match email::reset_with_token(&state, token, password).await {
+        match email::reset_with_token(&state, token, password).await? {
             Ok(()) => page(
                 RESET_TITLE,
                 &format!(
@@ -275,14 +275,11 @@ pub async fn reset_submit(
                     result(PASSWORD_RESET, false)
                 ),
             ),
-            Err(e) if e.message() == INVALID_TOKEN => {
-                page(RESET_TITLE, &result(INVALID_TOKEN, true))
-            }
-            Err(e) if e.status_code().is_client_error() => again(&format!(
+            Err(ResetRefusal::Token) => page(RESET_TITLE, &result(INVALID_TOKEN, true)),
+            Err(ResetRefusal::Password) => again(&format!(
                 "That password cannot be used: it needs at least {min} characters and at most \
              1024 bytes."
             )),
-            Err(e) => return Err(e),
         },
     )
 }
