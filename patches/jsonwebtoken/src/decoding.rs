@@ -387,30 +387,7 @@ fn decode_parts<'k, T: DeserializeOwned>(
         return Err(new_error(ErrorKind::InvalidAlgorithm));
     }
 
-    let provider = CryptoProvider::get_default();
-    // Workspace patch: with RustCrypto as the provider, an HMAC signature is checked from the
-    // key's prepared state, with the same checks in the same order and no verifier boxed.
-    #[cfg(feature = "rust_crypto")]
-    let prepared = header.alg.family() == AlgorithmFamily::Hmac
-        && std::ptr::eq(provider, &crate::crypto::rust_crypto::DEFAULT_PROVIDER);
-    #[cfg(not(feature = "rust_crypto"))]
-    let prepared = false;
-    if prepared {
-        #[cfg(feature = "rust_crypto")]
-        {
-            if key.family() != AlgorithmFamily::Hmac {
-                return Err(new_error(ErrorKind::InvalidKeyFormat));
-            }
-            check_algorithms(header.alg, &header, validation)?;
-            let signature = b64_decode(signature)?;
-            if !crate::crypto::rust_crypto::verify_prepared(header.alg, key, message, &signature)? {
-                return Err(new_error(ErrorKind::InvalidSignature));
-            }
-        }
-    } else {
-        let verifying_provider = (provider.verifier_factory)(&header.alg, key)?;
-        verify_signature_body(message, signature, &header, validation, verifying_provider)?;
-    }
+    verify_signature(message, signature, &header, validation, key)?;
 
     // Only a header under a valid signature is remembered, and only the first: someone
     // without the key cannot choose what is kept.
@@ -477,6 +454,35 @@ pub fn decode_header(token: impl AsRef<[u8]>) -> Result<Header> {
     let (_, message) = expect_two!(token.rsplitn(2, |b| *b == b'.'));
     let (_, header) = expect_two!(message.rsplitn(2, |b| *b == b'.'));
     Header::from_encoded_unchecked(header)
+}
+
+/// Checks the algorithms and the signature, through the process's crypto provider. With
+/// RustCrypto as the provider, an HMAC signature is checked from the key's prepared state
+/// (workspace patch): the same checks in the same order, and no verifier boxed.
+fn verify_signature(
+    message: &[u8],
+    signature: &[u8],
+    header: &Header,
+    validation: &Validation,
+    key: &DecodingKey,
+) -> Result<()> {
+    let provider = CryptoProvider::get_default();
+    #[cfg(feature = "rust_crypto")]
+    if header.alg.family() == AlgorithmFamily::Hmac
+        && std::ptr::eq(provider, &crate::crypto::rust_crypto::DEFAULT_PROVIDER)
+    {
+        if key.family() != AlgorithmFamily::Hmac {
+            return Err(new_error(ErrorKind::InvalidKeyFormat));
+        }
+        check_algorithms(header.alg, header, validation)?;
+        let signature = b64_decode(signature)?;
+        if !crate::crypto::rust_crypto::verify_prepared(header.alg, key, message, &signature)? {
+            return Err(new_error(ErrorKind::InvalidSignature));
+        }
+        return Ok(());
+    }
+    let verifying_provider = (provider.verifier_factory)(&header.alg, key)?;
+    verify_signature_body(message, signature, header, validation, verifying_provider)
 }
 
 pub(crate) fn verify_signature_body(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::algorithms::Algorithm;
 use crate::errors::{ErrorKind, Result, new_error};
 use crate::jwk::Jwk;
-use crate::serialization::b64_decode;
+use crate::serialization::{MapKey, b64_decode};
 
 const ZIP_SERIAL_DEFLATE: &str = "DEF";
 const ENC_A128CBC_HS256: &str = "A128CBC-HS256";
@@ -339,63 +339,6 @@ impl Header {
     }
 }
 
-/// A header key: borrowed from the input when it has no escapes.
-enum HeaderKey<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl HeaderKey<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            HeaderKey::Borrowed(key) => key,
-            HeaderKey::Owned(key) => key,
-        }
-    }
-
-    fn into_string(self) -> String {
-        match self {
-            HeaderKey::Borrowed(key) => key.to_owned(),
-            HeaderKey::Owned(key) => key,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for HeaderKey<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> result::Result<Self, D::Error> {
-        struct KeyVisitor;
-
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = HeaderKey<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a header parameter name")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> result::Result<Self::Value, E> {
-                Ok(HeaderKey::Borrowed(key))
-            }
-
-            fn visit_str<E: de::Error>(self, key: &str) -> result::Result<Self::Value, E> {
-                Ok(HeaderKey::Owned(key.to_owned()))
-            }
-
-            fn visit_string<E: de::Error>(self, key: String) -> result::Result<Self::Value, E> {
-                Ok(HeaderKey::Owned(key))
-            }
-
-            // As the derived field visitor: other formats may give names as bytes.
-            fn visit_bytes<E: de::Error>(self, key: &[u8]) -> result::Result<Self::Value, E> {
-                std::str::from_utf8(key)
-                    .map(|key| HeaderKey::Owned(key.to_owned()))
-                    .map_err(|_| E::invalid_value(de::Unexpected::Bytes(key), &self))
-            }
-        }
-
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
 /// The same as the derived `Deserialize` with a flattened `extras` (a JSON object only; a
 /// named parameter twice is an error; `null` is `None`; `alg` is required; every other
 /// parameter lands in `extras`, the last of equal names winning), in one pass over the map.
@@ -441,7 +384,7 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
             }};
         }
 
-        while let Some(key) = map.next_key::<HeaderKey<'de>>()? {
+        while let Some(key) = map.next_key::<MapKey<'de>>()? {
             match key.as_str() {
                 "typ" => read!(0, "typ", typ),
                 "alg" => read!(1, "alg", alg),

@@ -149,36 +149,60 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, V> {
     }
 }
 
-/// A key as read: borrowed from the input when it has no escapes.
-enum Key<'de> {
+/// A map key as read: borrowed from the input when it has no escapes (the claims' keys here,
+/// the header's parameter names in `header.rs`).
+pub(crate) enum MapKey<'de> {
     Borrowed(&'de str),
     Owned(String),
 }
 
-impl<'de> Deserialize<'de> for Key<'de> {
+impl MapKey<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            MapKey::Borrowed(key) => key,
+            MapKey::Owned(key) => key,
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            MapKey::Borrowed(key) => key.to_owned(),
+            MapKey::Owned(key) => key,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MapKey<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         struct KeyVisitor;
 
         impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
+            type Value = MapKey<'de>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a claim name")
+                f.write_str("a name")
             }
 
             fn visit_borrowed_str<E: de::Error>(
                 self,
                 key: &'de str,
             ) -> std::result::Result<Self::Value, E> {
-                Ok(Key::Borrowed(key))
+                Ok(MapKey::Borrowed(key))
             }
 
             fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Self::Value, E> {
-                Ok(Key::Owned(key.to_owned()))
+                Ok(MapKey::Owned(key.to_owned()))
             }
 
             fn visit_string<E: de::Error>(self, key: String) -> std::result::Result<Self::Value, E> {
-                Ok(Key::Owned(key))
+                Ok(MapKey::Owned(key))
+            }
+
+            // As a derived field visitor: other formats may give names as bytes.
+            fn visit_bytes<E: de::Error>(self, key: &[u8]) -> std::result::Result<Self::Value, E> {
+                std::str::from_utf8(key)
+                    .map(|key| MapKey::Owned(key.to_owned()))
+                    .map_err(|_| E::invalid_value(de::Unexpected::Bytes(key), &self))
             }
         }
 
@@ -202,17 +226,13 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, A> {
         &mut self,
         seed: K,
     ) -> std::result::Result<Option<K::Value>, Self::Error> {
-        let Some(key) = self.map.next_key::<Key<'de>>()? else {
+        let Some(key) = self.map.next_key::<MapKey<'de>>()? else {
             return Ok(None);
         };
-        let name = match &key {
-            Key::Borrowed(key) => key,
-            Key::Owned(key) => key.as_str(),
-        };
-        self.current = REGISTERED.iter().position(|registered| *registered == name);
+        self.current = REGISTERED.iter().position(|registered| *registered == key.as_str());
         match key {
-            Key::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some),
-            Key::Owned(key) => seed.deserialize(StringDeserializer::new(key)).map(Some),
+            MapKey::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some),
+            MapKey::Owned(key) => seed.deserialize(StringDeserializer::new(key)).map(Some),
         }
     }
 

@@ -77,10 +77,18 @@ where
     F: FnOnce(&mut users_db::DbConnection) -> Step<T> + Send + 'static,
     T: Send + 'static,
 {
+    token_step(state, f).await?.map_err(ApiError::from)
+}
+
+/// [`token_transaction`], with the refusal left to the caller to word.
+async fn token_step<T, F>(state: &AppState, f: F) -> Result<Result<T, Refusal>, ApiError>
+where
+    F: FnOnce(&mut users_db::DbConnection) -> Step<T> + Send + 'static,
+    T: Send + 'static,
+{
     state
         .db(move |conn| users_db::write_transaction_unless(conn, f))
-        .await?
-        .map_err(ApiError::from)
+        .await
 }
 
 /// The account of a token: it must exist and be active.
@@ -392,33 +400,29 @@ pub async fn reset_with_token(
         .hashing("hash", move |h| h.hash(&password))
         .await?
         .map_err(ApiError::internal)?;
-    let spent = state
-        .db(move |conn| {
-            users_db::write_transaction_unless(conn, move |conn| {
-                let now = now_utc();
-                let Some(token) =
-                    users_db::mail::spend_token(conn, &hash, &[TokenPurpose::Reset], now)?
-                else {
-                    return Ok(Err(Refusal::Invalid));
-                };
-                let user = match token_user(conn, &token)? {
-                    // The link must have gone to the account's current address.
-                    Ok(user) if user.email.as_str() == token.email => user,
-                    _ => return Ok(Err(Refusal::Invalid)),
-                };
-                users_db::users::set_password_hash(conn, user.id, &new_hash)?;
-                users_db::users::mark_email_verified(conn, user.id, &token.email, now)?;
-                users_db::sessions::revoke_all_for_user(conn, user.id, None, now)?;
-                users_db::mfa::drop_login_tokens(conn, user.id)?;
-                users_db::throttle::clear(
-                    conn,
-                    users_db::throttle::Scope::Account,
-                    &throttle::account_key(user.email.as_str()),
-                )?;
-                Ok(Ok(user.id))
-            })
-        })
-        .await?;
+    let spent = token_step(state, move |conn| {
+        let now = now_utc();
+        let Some(token) = users_db::mail::spend_token(conn, &hash, &[TokenPurpose::Reset], now)?
+        else {
+            return Ok(Err(Refusal::Invalid));
+        };
+        let user = match token_user(conn, &token)? {
+            // The link must have gone to the account's current address.
+            Ok(user) if user.email.as_str() == token.email => user,
+            _ => return Ok(Err(Refusal::Invalid)),
+        };
+        users_db::users::set_password_hash(conn, user.id, &new_hash)?;
+        users_db::users::mark_email_verified(conn, user.id, &token.email, now)?;
+        users_db::sessions::revoke_all_for_user(conn, user.id, None, now)?;
+        users_db::mfa::drop_login_tokens(conn, user.id)?;
+        users_db::throttle::clear(
+            conn,
+            users_db::throttle::Scope::Account,
+            &throttle::account_key(user.email.as_str()),
+        )?;
+        Ok(Ok(user.id))
+    })
+    .await?;
     match spent {
         Ok(user) => {
             state.changed_user(user);
